@@ -1,0 +1,76 @@
+"""The errors of chatops-bot. Every `CommandError` carries a message written for the person in chat.
+
+    CommandError                 safe to show the user as it is
+    ├── UsageError               the command text could not be parsed (wrong grammar, bad duration)
+    ├── UnknownUserError         the chat user maps to no Teleport user
+    ├── PermissionRefused        our own reviewer check refused (fail closed)
+    └── BackendError             Teleport answered with an error or could not be reached
+        ├── NotFound             NOT_FOUND
+        ├── AccessDenied         PERMISSION_DENIED / UNAUTHENTICATED
+        ├── BadParameter         INVALID_ARGUMENT / FAILED_PRECONDITION
+        ├── AlreadyExists        ALREADY_EXISTS
+        ├── CompareFailed        a compare-and-swap on plugin data lost the race
+        ├── NotImplemented       UNIMPLEMENTED (an older Teleport)
+        └── Unavailable          UNAVAILABLE / DEADLINE_EXCEEDED: Teleport is unreachable
+
+Anything that is not a `CommandError` is a bug: it is logged with its traceback and the user sees a
+short apology with a correlation id, never the exception text.
+"""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """An error whose message is written for the user and safe to show."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CommandError):
+    pass
+
+
+class UnknownUserError(CommandError):
+    pass
+
+
+class PermissionRefused(CommandError):
+    pass
+
+
+class BackendError(CommandError):
+    """Teleport refused or failed. `detail` keeps Teleport's own message."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class NotFound(BackendError):
+    pass
+
+
+class AccessDenied(BackendError):
+    pass
+
+
+class BadParameter(BackendError):
+    pass
+
+
+class AlreadyExists(BackendError):
+    pass
+
+
+class CompareFailed(BackendError):
+    pass
+
+
+class NotImplementedByServer(BackendError):
+    pass
+
+
+class Unavailable(BackendError):
+    pass

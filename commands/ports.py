@@ -1,0 +1,57 @@
+"""The ports the command layer needs from the outside world, sized to what it uses.
+
+`AccessBackend` is the slice of Teleport's Auth API the commands call; `Directory` maps chat users
+to Teleport users; `Clock` is the time source (injected so tests never sleep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from commands.model import AccessRequest, Capabilities, ChatUser, RequestState, Review, Role, User
+
+
+class AccessBackend(Protocol):
+    async def create_request(
+        self,
+        *,
+        user: str,
+        roles: Sequence[str],
+        reason: str = "",
+        max_duration: timedelta | None = None,
+        suggested_reviewers: Sequence[str] = (),
+    ) -> AccessRequest: ...
+
+    async def get_request(self, request_id: str) -> AccessRequest:
+        """The request with exactly this ID; raises `NotFound`."""
+        ...
+
+    async def list_requests(
+        self, *, user: str = "", state: RequestState = RequestState.NONE
+    ) -> list[AccessRequest]: ...
+
+    async def submit_review(self, request_id: str, review: Review) -> AccessRequest: ...
+
+    async def set_state(
+        self, request_id: str, *, state: RequestState, reason: str = "", delegator: str = ""
+    ) -> None: ...
+
+    async def get_user(self, name: str) -> User: ...
+
+    async def get_role(self, name: str) -> Role: ...
+
+    async def get_capabilities(self, user: str) -> Capabilities: ...
+
+
+class Directory(Protocol):
+    async def teleport_user(self, chat_user: ChatUser) -> str:
+        """The Teleport user name of a chat user; raises `UnknownUserError` with how to get linked."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
