@@ -14,7 +14,10 @@ from types import MappingProxyType
 
 Traits = Mapping[str, tuple[str, ...]]
 
-EMPTY_TRAITS: Traits = MappingProxyType({})
+
+
+def _empty() -> Mapping:  # type: ignore[type-arg]
+    return MappingProxyType({})
 
 
 class RequestState(enum.Enum):
@@ -67,14 +70,12 @@ class AccessRequest:
     suggested_reviewers: tuple[str, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     # role -> sets (AND) of threshold-index sets (OR); see teleport-wire.md §3.2.
-    role_threshold_mapping: Mapping[str, tuple[tuple[int, ...], ...]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    role_threshold_mapping: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=_empty)
     resources: tuple[str, ...] = ()
     max_duration: datetime | None = None
     session_ttl: datetime | None = None
     resource_expiry: datetime | None = None
-    system_annotations: Traits = EMPTY_TRAITS
+    system_annotations: Traits = field(default_factory=_empty)
 
     @property
     def approvals(self) -> int:
@@ -161,7 +162,7 @@ class User:
 
     name: str
     roles: tuple[str, ...] = ()
-    traits: Traits = EMPTY_TRAITS
+    traits: Traits = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
