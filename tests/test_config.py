@@ -1,0 +1,338 @@
+"""What a deployer sees from config.yaml: the example loads, mistakes name their key, secrets stay hidden."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from chatops_bot.config import ConfigError, Settings, load_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.yaml.example"
+
+SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-1111-slack-bot-token-value",
+    "SLACK_SIGNING_SECRET": "slack-signing-secret-value-2222",
+    "MATTERMOST_BOT_TOKEN": "mattermost-bot-token-3333",
+    "MATTERMOST_COMMAND_TOKEN": "mattermost-command-token-4444",
+    "MATTERMOST_ACTION_SECRET": "mattermost-action-secret-5555-at-least-32-chars",
+}
+
+MINIMAL = """
+teleport:
+  addr: auth.example.com:3025
+  identity_file: /var/lib/bot/identity
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env=env or {})
+    return caught.value.problems
+
+
+def test_example_config_loads_with_its_env_vars() -> None:
+    settings = load_config(EXAMPLE, env=SECRETS)
+
+    assert settings.teleport.addr == "teleport.example.com:3025"
+    assert settings.slack is not None and settings.mattermost is not None
+    assert settings.slack.bot_token.get_secret_value() == SECRETS["SLACK_BOT_TOKEN"]
+    assert [token.get_secret_value() for token in settings.mattermost.command_tokens] == [
+        SECRETS["MATTERMOST_COMMAND_TOKEN"]
+    ]
+    assert settings.routing.role_to_recipients.slack["*"] == ("#access-requests",)
+    assert settings.users.map["slack:U012ABC"] == "alice"
+
+
+def test_example_config_documents_every_key() -> None:
+    documented = EXAMPLE.read_text()
+
+    def keys(model: type[BaseModel]) -> Iterator[str]:
+        for name, field in model.model_fields.items():
+            yield name
+            sections = [
+                arg for arg in (field.annotation, *get_args(field.annotation)) if isinstance(arg, type)
+            ]
+            for section in sections:
+                if issubclass(section, BaseModel):
+                    yield from keys(section)
+
+    undocumented = [
+        key for key in keys(Settings) if not re.search(rf"^[ #]*{key}:", documented, re.MULTILINE)
+    ]
+    assert undocumented == []
+
+
+def test_minimal_config_takes_the_documented_defaults(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, MINIMAL), env={})
+
+    assert settings.slack is None and settings.mattermost is None
+    assert settings.teleport.timeout == timedelta(seconds=10)
+    assert settings.teleport.plugin_name == "chatops-bot"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.review.mode == "on_behalf"
+    assert settings.reminders.before_expiry == (timedelta(minutes=15), timedelta(minutes=5))
+    assert settings.reminders.nudge_pending_after == timedelta(minutes=30)
+    assert (settings.reminders.on_expiry, settings.reminders.max_nudges) == (True, 2)
+    assert (settings.logging.level, settings.logging.format) == ("INFO", "plain")
+
+
+def test_summary_shows_effective_values_and_disabled_platforms(tmp_path: Path) -> None:
+    # An empty key takes its default: `slack:` with nothing under it leaves Slack disabled.
+    settings = load_config(write(tmp_path, MINIMAL + "slack:\nlogging:\n  level: debug\n"), env={})
+    summary = settings.summary().splitlines()
+
+    assert "slack: disabled" in summary and "mattermost: disabled" in summary
+    assert "  timeout: 10s" in summary and "  level: DEBUG" in summary
+    assert "  addr: auth.example.com:3025" in summary
+
+
+def test_settings_cannot_be_changed_after_loading(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, MINIMAL), env={})
+    with pytest.raises(ValidationError):
+        settings.teleport.addr = "evil.example.com:3025"
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("teleport:\n  identity_file: /id\n", "teleport.addr: required"),
+        (MINIMAL + "review:\n  mode: yolo\n", "review.mode: must be one of on_behalf, as_bot, resolve"),
+        (
+            MINIMAL + "reminders:\n  before_expiry: [15m, 5 minutes]\n",
+            'reminders.before_expiry[1]: not a duration: "5 minutes"',
+        ),
+        (
+            MINIMAL + "reminders:\n  nudge_pending_after: 0m\n",
+            "reminders.nudge_pending_after: must be longer than zero",
+        ),
+        (MINIMAL + "reminders:\n  max_nudges: -1\n", "reminders.max_nudges: must be at least 0"),
+        (
+            MINIMAL + "slack:\n  bot_token: xoxb-1\n  app_token: xapp-2\n  api_ulr: x\n",
+            "slack.api_ulr: unknown key",
+        ),
+        (MINIMAL + "slak:\n  bot_token: xoxb-1\n", "slak: unknown key"),
+        (MINIMAL + "server:\n  listen: 8080\n", "server.listen: must be a string"),
+        (
+            MINIMAL + "server:\n  listen: localhost\n",
+            "server.listen: must be host:port, e.g. teleport.example.com:443",
+        ),
+        (MINIMAL + "logging:\n  format: xml\n", "logging.format: must be one of plain, json"),
+        (
+            MINIMAL + "users:\n  map:\n    U012ABC: alice\n",
+            "users.map.U012ABC: "
+            'must be "<platform>:<chat user id>" with platform slack, mattermost or console',
+        ),
+        (
+            MINIMAL + "routing:\n  role_to_recipients:\n    mattermost:\n      dba: [town-square]\n",
+            'routing.role_to_recipients.mattermost.dba[0]: must be "team/channel" or an e-mail address',
+        ),
+    ],
+)
+def test_each_mistake_is_named_by_its_key_path(tmp_path: Path, body: str, line: str) -> None:
+    assert problems(tmp_path, body) == [line]
+
+
+def test_misspelt_key_is_named_next_to_the_key_it_was_meant_to_be(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL + "slack:\n  bot_tokn: xoxb-1\n  signing_secret: s\n") == [
+        "slack.bot_token: required",
+        "slack.bot_tokn: unknown key",
+    ]
+
+
+def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config("config.yaml")
+    assert caught.value.problems == ["(file): cannot read config.yaml: No such file or directory"]
+
+
+def test_invalid_yaml_names_the_line_but_not_its_content(tmp_path: Path) -> None:
+    found = problems(tmp_path, "teleport:\n  addr: a:1\n  bot_token: xoxb-hunter2: oops\n")
+    assert found == ["(file): not valid YAML at line 3: mapping values are not allowed here"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        teleport: {}
+        slack:
+          bot_token: not-a-bot-token
+        review:
+          mode: yolo
+        reminders:
+          before_expiry: [soon]
+        """,
+    )
+    assert found == [
+        "teleport.addr: required",
+        "teleport: set identity_file, or client_key_file, client_cert_file and root_cas_file",
+        "slack.bot_token: must start with xoxb-",
+        "slack.signing_secret: required unless app_token is set",
+        "review.mode: must be one of on_behalf, as_bot, resolve",
+        'reminders.before_expiry[0]: not a duration: "soon"',
+    ]
+
+
+def test_missing_teleport_section(tmp_path: Path) -> None:
+    assert problems(tmp_path, "server:\n  listen: 127.0.0.1:9000\n") == ["teleport: required"]
+
+
+def test_durations_accept_the_documented_forms(tmp_path: Path) -> None:
+    settings = load_config(
+        write(tmp_path, MINIMAL + "  timeout: 30s\nreminders:\n  before_expiry: [1d, 2h, 1h30m, 15m]\n"),
+        env={},
+    )
+    assert settings.teleport.timeout == timedelta(seconds=30)
+    assert settings.reminders.before_expiry == (
+        timedelta(days=1),
+        timedelta(hours=2),
+        timedelta(hours=1, minutes=30),
+        timedelta(minutes=15),
+    )
+    assert "before_expiry: [1d, 2h, 1h30m, 15m]" in settings.summary()
+
+
+@pytest.mark.parametrize("value", ["-5m", "10", "1.5h", "m", "5 minutes"])
+def test_durations_refuse_garbage(tmp_path: Path, value: str) -> None:
+    assert problems(tmp_path, MINIMAL + f'  timeout: "{value}"\n') == [
+        f'teleport.timeout: not a duration: "{value}"'
+    ]
+
+
+class TestTeleportCredentials:
+    def test_tls_files_are_an_alternative_to_the_identity_file(self, tmp_path: Path) -> None:
+        body = (
+            "teleport:\n  addr: auth:3025\n  client_key_file: k\n  client_cert_file: c\n  root_cas_file: r\n"
+        )
+        settings = load_config(write(tmp_path, body), env={})
+        assert settings.teleport.identity_file is None
+        assert settings.teleport.root_cas_file == Path("r")
+
+    def test_neither_form(self, tmp_path: Path) -> None:
+        assert problems(tmp_path, "teleport:\n  addr: auth:3025\n") == [
+            "teleport: set identity_file, or client_key_file, client_cert_file and root_cas_file"
+        ]
+
+    def test_both_forms(self, tmp_path: Path) -> None:
+        assert problems(tmp_path, MINIMAL + "  client_key_file: k\n") == [
+            "teleport: set identity_file or client_key_file/client_cert_file/root_cas_file, not both"
+        ]
+
+    def test_incomplete_tls_form_names_the_missing_files(self, tmp_path: Path) -> None:
+        assert problems(tmp_path, "teleport:\n  addr: auth:3025\n  client_key_file: k\n") == [
+            "teleport.client_cert_file: required with client_key_file",
+            "teleport.root_cas_file: required with client_key_file",
+        ]
+
+
+class TestSecrets:
+    def test_secrets_come_from_env_and_files(self, tmp_path: Path) -> None:
+        token_file = tmp_path / "bot_token"
+        token_file.write_text("  xoxb-from-a-file\n")
+        tokens_file = tmp_path / "command_tokens"
+        tokens_file.write_text("first-token\n\nsecond-token\n")
+        body = (
+            MINIMAL
+            + f"""
+slack:
+  bot_token_file: {token_file}
+  signing_secret: prefix-${{SIGNING}}
+mattermost:
+  url: https://mm.example.com
+  bot_token: ${{MM_TOKEN}}
+  command_tokens_file: {tokens_file}
+  action_secret: {"x" * 32}
+  public_url: http://bot.example.com:8080
+"""
+        )
+        settings = load_config(write(tmp_path, body), env={"SIGNING": "from-env", "MM_TOKEN": "mm"})
+        assert settings.slack is not None and settings.mattermost is not None
+        assert settings.slack.bot_token.get_secret_value() == "xoxb-from-a-file"
+        assert settings.slack.signing_secret is not None
+        assert settings.slack.signing_secret.get_secret_value() == "prefix-from-env"
+        assert [t.get_secret_value() for t in settings.mattermost.command_tokens] == [
+            "first-token",
+            "second-token",
+        ]
+
+    def test_missing_env_var_names_key_and_variable_once(self, tmp_path: Path) -> None:
+        body = MINIMAL + "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret: s\n"
+        assert problems(tmp_path, body) == [
+            "slack.bot_token: environment variable SLACK_BOT_TOKEN is not set"
+        ]
+
+    def test_unreadable_secret_file_names_the_key_once(self, tmp_path: Path) -> None:
+        body = MINIMAL + "slack:\n  bot_token_file: /nonexistent/token\n  signing_secret: s\n"
+        assert problems(tmp_path, body) == [
+            "slack.bot_token_file: cannot read /nonexistent/token: No such file or directory"
+        ]
+
+    def test_secret_and_its_file_together_are_refused(self, tmp_path: Path) -> None:
+        body = MINIMAL + "slack:\n  bot_token: xoxb-1\n  bot_token_file: /x\n  signing_secret: s\n"
+        assert problems(tmp_path, body) == ["slack.bot_token_file: set bot_token or bot_token_file, not both"]
+
+    def test_file_keys_exist_only_for_secrets(self, tmp_path: Path) -> None:
+        assert problems(tmp_path, MINIMAL + "server:\n  listen_file: /x\n") == [
+            "server.listen_file: unknown key"
+        ]
+
+    def test_socket_mode_needs_no_signing_secret(self, tmp_path: Path) -> None:
+        settings = load_config(
+            write(tmp_path, MINIMAL + "slack:\n  bot_token: xoxb-1\n  app_token: xapp-2\n"), env={}
+        )
+        assert settings.slack is not None and settings.slack.socket_mode
+
+    def test_secrets_never_shown(self, tmp_path: Path) -> None:
+        settings = load_config(EXAMPLE, env=SECRETS)
+        shown = settings.summary() + repr(settings) + str(settings)
+        for secret in SECRETS.values():
+            assert secret not in shown
+        assert "bot_token: (set)" in shown and "app_token: (not set)" in shown
+
+    def test_secrets_never_appear_in_problems(self, tmp_path: Path) -> None:
+        secret_file = tmp_path / "app_token"
+        secret_file.write_text("not-an-app-token-ffff")
+        body = (
+            MINIMAL
+            + f"""
+slack:
+  bot_token: ${{BAD_BOT_TOKEN}}
+  app_token_file: {secret_file}
+  signing_secret: 12345
+  bot_tokenn: xoxb-typo-in-key-gggg
+mattermost:
+  url: https://mm.example.com
+  bot_token: mm-token-hhhh
+  command_tokens: []
+  action_secret: too-short-secret-iiii
+  public_url: https://bot.example.com
+"""
+        )
+        bad = {"BAD_BOT_TOKEN": "xoxp-user-token-eeee"}
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, body), env=bad)
+        text = str(caught.value) + repr(caught.value) + "\n".join(caught.value.problems)
+        for secret in ("eeee", "ffff", "12345", "gggg", "hhhh", "iiii"):
+            assert secret not in text
+        assert caught.value.problems == [
+            "slack.bot_token: must start with xoxb-",
+            "slack.signing_secret: must be a string",
+            "slack.app_token: must start with xapp-",
+            "slack.bot_tokenn: unknown key",
+            "mattermost.command_tokens: must not be empty",
+            "mattermost.action_secret: must be at least 32 characters",
+        ]
