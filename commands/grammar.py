@@ -1,0 +1,360 @@
+"""The `/access` grammar: the text after the slash command in, one typed command or a `UsageError` out.
+
+Words are read with `shlex` in POSIX mode (quotes group words; no comments, and no backslash escapes
+because chat text is not a shell and reasons hold paths and regexes). Free text is taken as typed:
+the reason after the options keeps its apostrophes, quotes and line breaks, and loses its quotes
+only when it is one quoted string. Options must come before the reason, so that `--for 2h` typed
+after it is refused instead of silently becoming part of the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Union
+
+from commands.errors import UsageError
+from commands.text import safe_text
+
+MAX_TEXT_BYTES = 8192
+MAX_REASON_BYTES = 4096  # Teleport refuses longer request and review reasons.
+MAX_DURATION = timedelta(days=14)  # Teleport caps an access request's duration at 14 days.
+MAX_NAMES = 20
+LIST_SCOPES = ("mine", "pending", "active", "all")
+
+
+@dataclass(frozen=True)
+class RequestCommand:
+    roles: tuple[str, ...]
+    duration: timedelta | None
+    reviewers: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ListCommand:
+    scope: str | None  # None: the list command chooses its default scope
+    page: int
+
+
+@dataclass(frozen=True)
+class ShowCommand:
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ReviewCommand:
+    request_id: str
+    approve: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    topic: str | None
+
+
+Command = Union[RequestCommand, ListCommand, ShowCommand, ReviewCommand, HelpCommand]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    usage: str
+    summary: str
+    details: str
+
+
+_ID_DETAILS = "ID is a request ID (3f2a1c9e-8b7d-4c1e-9f00-5a6b7c8d9e0f) or its first 6 or more characters."
+SUBCOMMANDS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        Spec(
+            "request",
+            "/access request ROLE[,ROLE…] [--for DURATION] [--reviewers USER[,USER…]] "
+            "[--reason TEXT | TEXT…]",
+            "Ask for one or more roles.",
+            "Separate roles with commas, no spaces. DURATION is a number and a unit (s, m, h, d), largest "
+            "unit first: 30m, 2h, 1h30m, 1d; at most 14d. Options may be written --for=2h and come before "
+            "the reason; the reason is the rest of the text, or --reason with one quoted text. "
+            "Up to 20 roles and 20 reviewers; a reason of at most 4096 bytes.\n"
+            "Example: /access request dba --for 2h INC-4411 replica lag",
+        ),
+        Spec(
+            "list",
+            "/access list [mine|pending|active|all] [--page N]",
+            "List access requests.",
+            "mine: the requests you made; pending: requests waiting for a review; active: approved requests "
+            "whose access has not expired; all: every request you may see. --page N shows page N (from 1).",
+        ),
+        Spec("show", "/access show ID", "Show one access request.", _ID_DETAILS),
+        Spec("approve", "/access approve ID [REASON…]", "Approve a request.", _ID_DETAILS),
+        Spec("deny", "/access deny ID [REASON…]", "Deny a request.", _ID_DETAILS),
+        Spec("help", "/access help [SUBCOMMAND]", "Show help.", "Without a subcommand, lists them all."),
+    )
+}
+USAGE = "/access request|list|show|approve|deny|help …"
+
+# What str.split() splits on (no whitespace character lies above U+3000), so shlex agrees with it.
+_WHITESPACE = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
+# Phones and macOS turn typed quotes into curly ones; the lengths match, so positions still line up.
+_CURLY_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})
+# Phones and macOS also turn `--` into a dash, so `—for` means `--for`.
+_OPTION = re.compile(r"(?:--|[\u2013\u2014])[A-Za-z]")
+_NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
+_REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
+_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+_UNIT_SECONDS = (86400, 3600, 60, 1)
+_UNREADABLE = re.compile("[\ud800-\udfff]")
+_REASON_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def parse(text: str) -> Command:
+    """The command `text` (everything after `/access`) asks for; raises `UsageError`."""
+    word, rest = (text.split(maxsplit=1) + ["", ""])[:2]
+    name = word.lower()
+    spec = SUBCOMMANDS.get(name)
+    usage = spec.usage if spec else USAGE
+    try:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT_BYTES:
+            raise UsageError(f"command text is too long ({size} bytes; the limit is {MAX_TEXT_BYTES}).")
+        if _UNREADABLE.search(text):
+            raise UsageError("the command text holds characters that are not valid Unicode.")
+        if not word:
+            return HelpCommand(None)
+        if spec is None:
+            raise UsageError(f"unknown subcommand {_show(word)}.{_suggest(name, SUBCOMMANDS)}")
+        return _PARSERS[name](_Words(rest), name)
+    except UsageError as error:
+        # Every refusal ends with the usage line of the subcommand it was about.
+        raise UsageError(f"{error.message}\nUsage: `{usage}`") from None
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `2h`, `1h30m`, `1d`: units s/m/h/d, largest first, more than 0 and at most 14d."""
+    match = _DURATION.fullmatch(text.lower())
+    if not text or match is None:
+        raise UsageError(
+            f"{_show(text)} is not a duration; use a number and a unit (s, m, h, d), largest unit first, "
+            "such as 30m, 2h, 1h30m or 1d."
+        )
+    numbers = [(group or "0").lstrip("0") or "0" for group in match.groups()]
+    # Ten digits of any unit already exceed 14 days; stopping there keeps int() cheap.
+    if any(len(number) >= 10 for number in numbers):
+        seconds = MAX_DURATION.days * 86400 + 1
+    else:
+        seconds = sum(int(number) * unit for number, unit in zip(numbers, _UNIT_SECONDS))
+    if seconds == 0:
+        raise UsageError(f"{_show(text)} is not long enough: a duration must be more than 0.")
+    if seconds > MAX_DURATION.days * 86400:
+        raise UsageError(f"{_show(text)} is too long: a duration can be at most 14d.")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(duration: timedelta) -> str:
+    """`duration` in the compact form `parse_duration` reads (`1h30m`, `2d`, `45s`), whole seconds."""
+    seconds = duration.days * 86400 + duration.seconds
+    if seconds < 0:
+        raise ValueError(f"cannot format a negative duration: {duration}")
+    parts = []
+    for unit, suffix in zip(_UNIT_SECONDS, "dhms"):
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts) or "0s"
+
+
+class _Words:
+    """The words after the subcommand, read one at a time so the raw rest stays available."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lexer = shlex.shlex(text.translate(_CURLY_QUOTES), posix=True)
+        self._lexer.whitespace_split = True
+        self._lexer.whitespace = _WHITESPACE
+        self._lexer.commenters = ""
+        self._lexer.escape = ""
+
+    def rest(self) -> str:
+        """The text not read yet, as typed, without leading whitespace."""
+        return self._text[self._lexer.instream.tell() :].lstrip(_WHITESPACE)
+
+    def next(self) -> str | None:
+        start = self.rest()
+        try:
+            return self._lexer.get_token()
+        except ValueError:
+            raise UsageError(f"unbalanced quote in {_show(start)}.") from None
+
+    def option(self, allowed: tuple[str, ...], seen: dict[str, str]) -> tuple[str, str]:
+        """Reads `--name value` or `--name=value`; the name must be allowed and not seen before."""
+        token = self.next() or ""
+        if not token.startswith("--"):
+            token = "--" + token[1:]  # a dash typed as `—` or `–`
+        name, equals, value = token.partition("=")
+        name = name.lower()
+        if name not in allowed:
+            raise UsageError(f"unknown option {_show(name)}.{_suggest(name, allowed)}")
+        if name in seen:
+            raise UsageError(f"{_show(name)} is given twice.")
+        if not equals:
+            value = "" if _OPTION.match(self.rest()) else (self.next() or "")
+        if not value:
+            raise UsageError(f"{_show(name)} needs a value.")
+        return name, value
+
+
+_REQUEST_OPTIONS = ("--for", "--reviewers", "--reason")
+
+
+def _parse_request(words: _Words, _name: str) -> RequestCommand:
+    options: dict[str, str] = {}
+    roles: tuple[str, ...] = ()
+    free_text = ""
+    for rest in _positionals(words, _REQUEST_OPTIONS, options):
+        if roles:
+            free_text = _free_text(rest, _REQUEST_OPTIONS)
+            break
+        roles = _names(words.next() or "", "role")
+    if not roles:
+        raise UsageError("name at least one role to request.")
+    if "--reason" in options and free_text:
+        raise UsageError("give the reason either with `--reason` or as text after the options, not both.")
+    duration = parse_duration(options["--for"]) if "--for" in options else None
+    reviewers = _names(options["--reviewers"], "reviewer") if "--reviewers" in options else ()
+    return RequestCommand(roles, duration, reviewers, _reason(options.get("--reason", free_text)))
+
+
+def _parse_list(words: _Words, _name: str) -> ListCommand:
+    options: dict[str, str] = {}
+    scope: str | None = None
+    for rest in _positionals(words, ("--page",), options):
+        if scope is not None:
+            raise UsageError(f"unexpected {_show(rest)}.")
+        word = words.next() or ""
+        scope = word.lower()
+        if scope not in LIST_SCOPES:
+            raise UsageError(f"unknown list scope {_show(word)}; choose mine, pending, active or all.")
+    page = options.get("--page", "1")
+    if not re.fullmatch(r"[0-9]{1,6}", page) or int(page) < 1:
+        raise UsageError(f"{_show(page)} is not a page number; use a whole number from 1 to 999999.")
+    return ListCommand(scope, int(page))
+
+
+def _parse_show(words: _Words, _name: str) -> ShowCommand:
+    request_id = _request_id(words)
+    _expect_end(words)
+    return ShowCommand(request_id)
+
+
+def _parse_review(words: _Words, name: str) -> ReviewCommand:
+    request_id = _request_id(words)
+    return ReviewCommand(request_id, name == "approve", _reason(_free_text(words.rest(), ())))
+
+
+def _parse_help(words: _Words, _name: str) -> HelpCommand:
+    topic = words.next()
+    _expect_end(words)
+    if topic is None:
+        return HelpCommand(None)
+    if topic.lower() not in SUBCOMMANDS:
+        raise UsageError(f"there is no subcommand {_show(topic)}.{_suggest(topic.lower(), SUBCOMMANDS)}")
+    return HelpCommand(topic.lower())
+
+
+_PARSERS: dict[str, Callable[[_Words, str], Command]] = {
+    "request": _parse_request, "list": _parse_list, "show": _parse_show,
+    "approve": _parse_review, "deny": _parse_review, "help": _parse_help,
+}
+
+
+def _names(text: str, kind: str) -> tuple[str, ...]:
+    """Comma-separated role or user names: checked, de-duplicated in order, at most `MAX_NAMES`."""
+    names: dict[str, None] = {}
+    for name in text.split(","):
+        if kind == "reviewer" and name.startswith("@"):
+            name = name[1:]  # people write reviewers as chat mentions
+        if not name:
+            raise UsageError(f"empty {kind} name in {_show(text)}; separate names with commas and no spaces.")
+        if not _NAME.fullmatch(name):
+            raise UsageError(
+                f"{_show(name)} is not a valid {kind} name; use letters, digits and the characters - _ . @ :"
+            )
+        names[name] = None
+    if len(names) > MAX_NAMES:
+        raise UsageError(f"too many {kind}s ({len(names)}); the limit is {MAX_NAMES}.")
+    return tuple(names)
+
+
+def _positionals(words: _Words, allowed: tuple[str, ...], options: dict[str, str]) -> Iterator[str]:
+    """Reads options into `options` and yields the unread text wherever a non-option word starts."""
+    while rest := words.rest():
+        if _OPTION.match(rest):
+            name, value = words.option(allowed, options)
+            options[name] = value
+        else:
+            yield rest
+
+
+def _expect_end(words: _Words) -> None:
+    if rest := words.rest():
+        raise UsageError(f"unexpected {_show(rest)}.")
+
+
+def _request_id(words: _Words) -> str:
+    word = words.next()
+    if word is None:
+        raise UsageError("give the ID of the request.")
+    request_id = word.lower()
+    if not _REQUEST_ID.fullmatch(request_id):
+        raise UsageError(
+            f"{_show(word)} is not a request ID: "
+            "request IDs look like 3f2a1c9e-…; give at least 6 characters."
+        )
+    return request_id
+
+
+def _free_text(text: str, options: tuple[str, ...]) -> str:
+    """Text as typed, unquoted only when it is one quoted string; refuses options written after it."""
+    if text.startswith(('"', "'", "\u201c")):
+        lexer = _Words(text)
+        try:
+            first, second = lexer.next(), lexer.next()
+        except UsageError:
+            first, second = None, None
+        if first is not None and second is None:
+            return first
+    for word in text.split():
+        name = ("--" + word[1:] if _OPTION.match(word) and word[0] != "-" else word).partition("=")[0]
+        if name.lower() in options:
+            raise UsageError(f"{_show(word)} must come before the reason text.")
+    return text.strip(_WHITESPACE)
+
+
+def _reason(text: str) -> str:
+    """The reason as Teleport will store it: no control characters but line breaks and tabs."""
+    reason = text.replace("\r\n", "\n").replace("\r", "\n")
+    reason = _REASON_CONTROLS.sub("", reason).strip(_WHITESPACE)
+    size = len(reason.encode("utf-8"))
+    if size > MAX_REASON_BYTES:
+        raise UsageError(f"the reason is too long ({size} bytes; the limit is {MAX_REASON_BYTES}).")
+    return reason
+
+
+def _show(token: str) -> str:
+    """`token` quoted for an error message: short, one line, and unable to ping or restyle anything."""
+    shown = safe_text(token, limit=32)
+    return f"`{shown}`" if shown else '""'
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    names = list(choices)
+    close = difflib.get_close_matches(word[:40], names, n=1)
+    if close:
+        return f" Did you mean `{close[0]}`?"
+    return " Choose one of: " + ", ".join(names) + "."
