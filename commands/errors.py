@@ -7,10 +7,11 @@
     └── BackendError             Teleport answered with an error or could not be reached
         ├── NotFound             NOT_FOUND
         ├── AccessDenied         PERMISSION_DENIED / UNAUTHENTICATED
-        ├── BadParameter         INVALID_ARGUMENT / FAILED_PRECONDITION
+        ├── BadParameter         INVALID_ARGUMENT / OUT_OF_RANGE
         ├── AlreadyExists        ALREADY_EXISTS
-        ├── CompareFailed        a compare-and-swap on plugin data lost the race
-        ├── NotImplemented       UNIMPLEMENTED (an older Teleport)
+        ├── CompareFailed        FAILED_PRECONDITION: a compare-and-swap lost the race
+        ├── LimitExceeded        RESOURCE_EXHAUSTED
+        ├── NotImplementedByServer  UNIMPLEMENTED (an older Teleport)
         └── Unavailable          UNAVAILABLE / DEADLINE_EXCEEDED: Teleport is unreachable
 
 Anything that is not a `CommandError` is a bug: it is logged with its traceback and the user sees a
@@ -65,6 +66,10 @@ class AlreadyExists(BackendError):
 
 
 class CompareFailed(BackendError):
+    pass
+
+
+class LimitExceeded(BackendError):
     pass
 
 

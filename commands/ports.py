@@ -22,7 +22,10 @@ class AccessBackend(Protocol):
         reason: str = "",
         max_duration: timedelta | None = None,
         suggested_reviewers: Sequence[str] = (),
-    ) -> AccessRequest: ...
+        dry_run: bool = False,
+    ) -> AccessRequest:
+        """Create a pending request; with `dry_run`, only validate it and return what Teleport computed."""
+        ...
 
     async def get_request(self, request_id: str) -> AccessRequest:
         """The request with exactly this ID; raises `NotFound`."""

@@ -1,0 +1,181 @@
+"""The `chatops-bot` command. Only this module turns errors into exit codes and messages on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chatops_bot.config import ConfigError, Settings, load_config
+from chatops_bot.teleport.identity import IdentityError
+from commands.errors import AccessDenied, BackendError, Unavailable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatops-bot", description="Teleport Access Requests from chat.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check-config", help="validate a config file (and optionally reach Teleport)")
+    check.add_argument("-c", "--config", required=True, type=Path)
+    check.add_argument("--connect", action="store_true", help="ping Teleport with the configured identity")
+    check.set_defaults(run=_check_config)
+
+    console = sub.add_parser("console", help="type /access commands in a terminal against a real cluster")
+    console.add_argument("-c", "--config", required=True, type=Path)
+    console.add_argument("--as", dest="user", required=True, metavar="CHATUSER",
+                         help="who is typing (a console user, mapped like any chat user)")
+    console.set_defaults(run=_console)
+
+    demo = sub.add_parser("demo", help="a walk-through on the built-in Teleport stand-in")
+    demo.add_argument("--interactive", action="store_true", help="type commands yourself (`as bob` switches)")
+    demo.set_defaults(run=_demo)
+
+    devstack = sub.add_parser("devstack", help="local stand-ins for the outside systems")
+    stands = devstack.add_subparsers(required=True, metavar="SYSTEM")
+    teleport = stands.add_parser("teleport", help="a Teleport Auth gRPC stand-in over mutual TLS")
+    teleport.add_argument("--seed", type=Path, help="users and roles in Teleport's YAML (default: the demo seed)")
+    teleport.add_argument("--listen", default="127.0.0.1:3025")
+    teleport.add_argument("--identity-out", type=Path, required=True, metavar="DIR",
+                          help="write DIR/<user>.pem for every seed user")
+    teleport.add_argument("--cluster-name", default="devstack.example.com")
+    teleport.set_defaults(run=_devstack_teleport)
+    return parser
+
+
+def _load(path: Path) -> Settings | None:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    print(settings.summary())
+    if not args.connect:
+        return EXIT_OK
+    return asyncio.run(_connect(settings))
+
+
+async def _connect(settings: Settings) -> int:
+    from chatops_bot.wiring import teleport_client
+
+    client = teleport_client(settings)
+    key = "teleport.identity_file" if settings.teleport.identity_file else "teleport.client_cert_file"
+    try:
+        identity = client.identity_source.load()
+    except IdentityError as err:
+        print(f"{key}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    if identity.not_after <= datetime.now(UTC):
+        print(f"{key}: the certificate expired at {identity.not_after:%Y-%m-%d %H:%M} UTC; "
+              "issue a new one (tctl auth sign, or let tbot renew it)", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        info = await client.ping()
+        await client.list_requests()
+    except AccessDenied as err:
+        print(f"teleport: connected as {identity.username}, but Teleport refused to list access requests "
+              f"(permission): {err.detail}", file=sys.stderr)
+        return EXIT_FAILED
+    except Unavailable as err:
+        print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
+        return EXIT_FAILED
+    except BackendError as err:
+        print(f"teleport: {err.message}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await client.close()
+    print(f"Connected to Teleport cluster {info.name!r} (version {info.server_version}) as {identity.username}.")
+    return EXIT_OK
+
+
+def describe_unreachable(addr: str, detail: str) -> str:
+    """Name the likely cause of an UNAVAILABLE from grpc's detail text."""
+    lowered = detail.lower()
+    if "connection refused" in lowered or "connect failed" in lowered:
+        return f"cannot connect to {addr}: connection refused (is Teleport's Auth service listening there?)"
+    if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
+        return (f"TLS to {addr} failed: the server's certificate is not signed by the CA in the identity "
+                "file (wrong cluster, or a proxy in between)")
+    if "handshake" in lowered or "ssl" in lowered or "socket closed" in lowered:
+        return (f"TLS handshake with {addr} failed: the server rejected the bot's certificate "
+                "(expired, or issued by another cluster's CA) or the CA does not match")
+    if "deadline" in lowered:
+        return f"no answer from {addr} before the deadline (firewall, or the wrong port?)"
+    return f"cannot reach {addr}: {detail}"
+
+
+def _console(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    return asyncio.run(_console_loop(settings, args.user))
+
+
+async def _console_loop(settings: Settings, user: str) -> int:
+    from chatops_bot.adapters.console.session import ConsoleSession
+    from chatops_bot.wiring import command_context, teleport_client
+
+    client = teleport_client(settings)
+    session = ConsoleSession(command_context(settings, client), user=user)
+    print("Type `/access …` (e.g. `/access help`); `as NAME` switches user; Ctrl-D quits.")
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, f"{session.user}> ")
+            except EOFError:
+                return EXIT_OK
+            await session.handle(line)
+    finally:
+        await client.close()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from chatops_bot.demo import run_demo
+
+    return asyncio.run(run_demo(interactive=args.interactive))
+
+
+def _devstack_teleport(args: argparse.Namespace) -> int:
+    from chatops_bot.demo import demo_seed_text
+    from chatops_bot.devstack.seed import SeedError, load_seed
+    from chatops_bot.devstack.teleport import serve_forever
+
+    try:
+        seed = load_seed(args.seed.read_text() if args.seed else demo_seed_text())
+    except (OSError, SeedError) as err:
+        print(f"--seed: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(serve_forever(seed, listen=args.listen, identity_out=args.identity_out,
+                                  cluster_name=args.cluster_name))
+    except OSError as err:
+        print(f"--listen {args.listen}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

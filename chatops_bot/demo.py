@@ -1,0 +1,88 @@
+"""`chatops-bot demo`: the devstack Teleport with a bundled seed, driven through the console adapter.
+
+Everything is real except the people: gRPC over mutual TLS to the stand-in, the bot's own identity
+file, Teleport's rules deciding. The scripted walk-through prints a transcript and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from chatops_bot.adapters.console.session import ConsoleSession
+from chatops_bot.devstack.pki import write_identity_file
+from chatops_bot.devstack.seed import load_seed
+from chatops_bot.devstack.teleport import DevTeleport
+from chatops_bot.directory import TeleportDirectory
+from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from chatops_bot.wiring import SystemClock
+from commands.context import CommandConfig, Context
+
+BOT_USER = "chatops-bot"
+SCRIPT = (
+    ("alice", "/access help"),
+    ("alice", "/access request dba --for 2h INC-4411 replica lag on the primary"),
+    ("carol", "/access approve {id} looks fine to me"),
+    ("bob", "/access list"),
+    ("bob", "/access approve {id} go ahead"),
+    ("alice", "/access list active"),
+)
+
+
+def demo_seed_text() -> str:
+    return resources.files("chatops_bot.devstack").joinpath("demo_seed.yaml").read_text()
+
+
+async def start_demo(workdir: Path) -> tuple[DevTeleport, TeleportClient, Context]:
+    teleport = DevTeleport(load_seed(demo_seed_text()), cluster_name="demo.example.com")
+    addr = await teleport.start("127.0.0.1:0")
+    identity_path = workdir / f"{BOT_USER}.pem"
+    write_identity_file(teleport.identity(BOT_USER), identity_path)
+    client = TeleportClient(addr, IdentitySource(identity_file=str(identity_path)))
+    directory = TeleportDirectory(client, traits={}, user_map={})
+    return teleport, client, Context(backend=client, directory=directory, clock=SystemClock(), config=CommandConfig())
+
+
+async def run_demo(*, write: Callable[[str], None] = print, interactive: bool = False,
+                   read: Callable[[str], str] = input) -> int:
+    with tempfile.TemporaryDirectory(prefix="chatops-demo-") as tmp:
+        teleport, client, ctx = await start_demo(Path(tmp))
+        try:
+            info = await client.ping()
+            write(f"Connected to the devstack Teleport {info.name!r} ({info.server_version}) over mutual TLS.")
+            session = ConsoleSession(ctx, user="alice", write=write)
+            if interactive:
+                await _interactive(session, write, read)
+            else:
+                await _scripted(session, teleport, write)
+        finally:
+            await client.close()
+            await teleport.stop()
+    return 0
+
+
+async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None]) -> None:
+    for user, line in SCRIPT:
+        latest = max(teleport.store.requests.values(), key=lambda r: r.created or datetime.min.replace(tzinfo=UTC),
+                     default=None)
+        line = line.format(id=latest.id[:8] if latest else "")
+        session.user = user
+        write(f"\n{user}> {line}")
+        await session.handle(line)
+
+
+async def _interactive(session: ConsoleSession, write: Callable[[str], None], read: Callable[[str], str]) -> None:
+    write("Seed users: alice (may request dba), bob (reviews dba), carol (reviews nothing).")
+    write("Type `/access …`, `as bob` to switch user, or an empty line / Ctrl-D to quit.")
+    while True:
+        try:
+            line = await asyncio.to_thread(read, f"{session.user}> ")
+        except EOFError:
+            return
+        if not line.strip():
+            return
+        await session.handle(line)

@@ -1,0 +1,208 @@
+"""The devstack Teleport's backend: users, roles, access requests and plugin data in memory, with events.
+
+It decides nothing about permissions (see `devstack/teleport.py`); it keeps state consistent, computes
+what Teleport computes on create (times, thresholds), expires requests, and fans events out to watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from chatops_bot.devstack import semantics
+from chatops_bot.devstack.seed import Seed
+from commands import policy
+from commands.errors import AccessDenied, BadParameter, CompareFailed, NotFound
+from commands.model import AccessRequest, RequestState, Role, User
+
+MAX_ACCESS_DURATION = timedelta(days=14)
+MAX_CERT_DURATION = timedelta(hours=30)
+PENDING_TTL = timedelta(days=7)
+MAX_REASON_BYTES = 4096
+
+
+def uuid7() -> str:
+    """A UUIDv7 (time-ordered), as newer Auth servers assign to requests."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass
+class Event:
+    kind: str  # "put" or "delete"
+    request: AccessRequest
+
+
+@dataclass
+class Store:
+    seed: Seed
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    requests: dict[str, AccessRequest] = field(default_factory=dict)
+    plugin_data: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    audit: list[dict[str, str]] = field(default_factory=list)
+    watchers: set[asyncio.Queue[Event]] = field(default_factory=set)
+
+    # --- lookups ----------------------------------------------------------------------------------
+
+    def user(self, name: str) -> User:
+        try:
+            return self.seed.users[name]
+        except KeyError:
+            raise NotFound(f'user "{name}" is not found') from None
+
+    def role(self, name: str) -> Role:
+        try:
+            return self.seed.roles[name]
+        except KeyError:
+            raise NotFound(f'role "{name}" is not found') from None
+
+    def roles_of(self, user: User) -> list[Role]:
+        return [self.seed.roles[r] for r in user.roles if r in self.seed.roles]
+
+    def request(self, request_id: str) -> AccessRequest:
+        self.expire()
+        try:
+            return self.requests[request_id]
+        except KeyError:
+            raise NotFound(f'access request "{request_id}" is not found') from None
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.watchers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self.watchers.discard(queue)
+
+    def _emit(self, kind: str, request: AccessRequest) -> None:
+        for queue in self.watchers:
+            queue.put_nowait(Event(kind, request))
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def put(self, request: AccessRequest) -> AccessRequest:
+        self.requests[request.id] = request
+        self._emit("put", request)
+        return request
+
+    def delete(self, request_id: str) -> None:
+        request = self.request(request_id)
+        del self.requests[request_id]
+        self.plugin_data.pop(request_id, None)
+        self._emit("delete", request)
+
+    def expire(self) -> None:
+        """Drop requests whose object lifetime (pending TTL, or access expiry once approved) has passed."""
+        now = self.clock()
+        for request in [r for r in self.requests.values() if r.resource_expiry and r.resource_expiry <= now]:
+            del self.requests[request.id]
+            self.plugin_data.pop(request.id, None)
+            self._emit("delete", request)
+
+    def prepare(
+        self, draft: AccessRequest, *, caller_expires: datetime | None, keep_id: bool, dry_run: bool = False
+    ) -> AccessRequest:
+        """Validate a new request and fill in what Teleport computes (teleport-wire.md §3.1, §3.4)."""
+        if len(draft.reason.encode()) > MAX_REASON_BYTES:
+            raise BadParameter(f"access request reason is too long, max {MAX_REASON_BYTES} bytes")
+        user = self.user(draft.user)
+        user_roles = self.roles_of(user)
+        roles = list(dict.fromkeys(draft.roles))
+        if roles == ["*"]:
+            roles = [r for r in self.seed.roles if r not in user.roles and policy.request_permission(user, user_roles, [r]).allowed]
+            if not roles:
+                raise BadParameter(f'user "{user.name}" can not request any roles')
+        if not roles:
+            raise BadParameter("access request must specify at least one role")
+        decision = policy.request_permission(user, user_roles, roles)
+        if not decision.allowed:
+            raise AccessDenied(decision.reason)
+        settings = policy.request_settings(user, user_roles, roles)
+        if settings.reason_required and not draft.reason.strip():
+            raise BadParameter(f"request reason must be specified ({settings.reason_source})")
+        thresholds, mapping = semantics.compute_thresholds(user, user_roles, roles)
+        now = self.clock()
+        request_id = draft.id if keep_id else uuid7()
+        if keep_id:
+            try:
+                uuid.UUID(request_id)
+            except ValueError:
+                raise BadParameter(f'invalid access request id "{request_id}"') from None
+        if dry_run:
+            # Like Teleport: a dry run asks for the longest possible access, so it reveals the cap.
+            draft = replace(draft, max_duration=now + MAX_ACCESS_DURATION)
+        access = self._access_duration(draft, roles, settings.max_duration, now, caller_expires)
+        access_expires = now + access
+        session = min(access, self._session_ttl(roles, now, caller_expires))
+        return replace(
+            draft,
+            id=request_id,
+            roles=tuple(roles),
+            state=RequestState.PENDING,
+            created=now,
+            access_expires=access_expires,
+            max_duration=access_expires,
+            session_ttl=now + session,
+            resource_expiry=now + min(PENDING_TTL, access),
+            thresholds=thresholds,
+            role_threshold_mapping=mapping,
+            suggested_reviewers=tuple(dict.fromkeys(draft.suggested_reviewers or settings.suggested_reviewers)),
+            reviews=(),
+            resolve_reason="",
+        )
+
+    def _session_ttl(self, roles: Sequence[str], now: datetime, caller_expires: datetime | None) -> timedelta:
+        ttl = MAX_CERT_DURATION
+        if caller_expires is not None and timedelta(0) < caller_expires - now < ttl:
+            ttl = caller_expires - now
+        for name in roles:
+            role_ttl = self.role(name).max_session_ttl
+            if role_ttl and role_ttl < ttl:
+                ttl = role_ttl
+        return ttl
+
+    def _access_duration(
+        self,
+        draft: AccessRequest,
+        roles: Sequence[str],
+        role_max: timedelta | None,
+        now: datetime,
+        caller_expires: datetime | None,
+    ) -> timedelta:
+        """Teleport's calculateMaxAccessDuration: the request's max_duration, capped by the roles'."""
+        session = self._session_ttl(roles, now, caller_expires)
+        requested = draft.max_duration - now if draft.max_duration else None
+        if requested is not None and requested < timedelta(0):
+            raise BadParameter("invalid maxDuration: must be greater than creation time")
+        if requested is not None and requested > MAX_ACCESS_DURATION:
+            raise BadParameter(f"max_duration must be less than or equal to {MAX_ACCESS_DURATION}")
+        if role_max:
+            return min(role_max, requested) if requested else role_max
+        if requested and requested < session:
+            return requested
+        return session
+
+    def update_plugin_data(
+        self, request_id: str, plugin: str, values: dict[str, str], expect: dict[str, str]
+    ) -> None:
+        self.request(request_id)
+        current = self.plugin_data.setdefault(request_id, {}).setdefault(plugin, {})
+        for key, want in expect.items():
+            if current.get(key, "") != want:
+                raise CompareFailed("plugin data mismatch", detail=f"key {key!r} changed")
+        for key, value in values.items():
+            if value:
+                current[key] = value
+            else:
+                current.pop(key, None)
+

@@ -1,0 +1,489 @@
+"""An honest stand-in for Teleport's Auth service: the bot's gRPC subset over mutual TLS, Teleport's rules.
+
+The caller is the user named in its client certificate (Subject CN), so the bot and each human are
+told apart as in Teleport; every RPC checks the caller's roles the way `ServerWithRoles` does
+(teleport-wire.md §3.6). State lives in `devstack.store.Store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography import x509
+from google.protobuf.empty_pb2 import Empty
+
+from chatops_bot.devstack import semantics
+from chatops_bot.devstack.pki import ClusterCA, write_identity_file
+from chatops_bot.devstack.seed import Seed
+from chatops_bot.devstack.store import Store
+from chatops_bot.teleport import convert
+from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
+from chatops_bot.teleport.identity import Identity
+from commands import policy
+from commands.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BackendError,
+    BadParameter,
+    CompareFailed,
+    NotFound,
+    NotImplementedByServer,
+)
+from commands.model import AccessRequest, RequestState, Review, Role, User
+
+logger = logging.getLogger(__name__)
+
+SERVER_VERSION = "18.2.0"
+
+_CODES: dict[type[BackendError], grpc.StatusCode] = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
+    BadParameter: grpc.StatusCode.INVALID_ARGUMENT,
+    CompareFailed: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    NotImplementedByServer: grpc.StatusCode.UNIMPLEMENTED,
+}
+_WATCH_FILTER_KEYS = {"id", "user", "state"}
+
+
+@functools.lru_cache(maxsize=256)
+def _cert_expiry(pem: bytes) -> datetime | None:
+    """The caller's certificate expiry: Teleport caps access by the requesting identity's TTL."""
+    if not pem:
+        return None
+    return x509.load_pem_x509_certificate(pem).not_valid_after_utc
+
+
+def has_rule(roles: Sequence[Role], resource: str, *verbs: str) -> bool:
+    """Allow rules grant, deny rules win; rules with a `where` clause are not evaluated (they never grant)."""
+    def grants(rules: Any, verb: str, *, deny: bool) -> bool:
+        return any(
+            (resource in r.resources or "*" in r.resources)
+            and (verb in r.verbs or "*" in r.verbs)
+            and (deny or not r.where)
+            for r in rules
+        )
+
+    for verb in verbs:
+        if any(grants(role.deny.rules, verb, deny=True) for role in roles):
+            return False
+        if not any(grants(role.allow.rules, verb, deny=False) for role in roles):
+            return False
+    return True
+
+
+class AuthService(authservice_pb2_grpc.AuthServiceServicer):
+    def __init__(self, store: Store, cluster_name: str) -> None:
+        self.store = store
+        self.cluster_name = cluster_name
+        # Set by tests to play an older Auth server that lacks newer RPCs.
+        self.unimplemented: set[str] = set()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _caller(self, context: grpc.aio.ServicerContext) -> tuple[User, list[Role], datetime | None]:
+        auth = context.auth_context()
+        names = auth.get("x509_common_name") or []
+        if not names:
+            raise AccessDenied("client certificate has no user name")
+        user = self.store.user(names[0].decode())
+        pems = auth.get("x509_pem_cert") or [b""]
+        return user, self.store.roles_of(user), _cert_expiry(pems[0])
+
+    async def _run(self, context: grpc.aio.ServicerContext, method: str, fn: Callable[[], Any]) -> Any:
+        if method in self.unimplemented:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"unknown method {method} for service proto.AuthService")
+        try:
+            return fn()
+        except BackendError as err:
+            code = _CODES.get(type(err), grpc.StatusCode.UNKNOWN)
+            await context.abort(code, err.message)
+
+    def _require(self, roles: Sequence[Role], resource: str, *verbs: str) -> None:
+        if not has_rule(roles, resource, *verbs):
+            raise AccessDenied(f"access denied to perform action {verbs[-1]!r} on {resource!r}")
+
+    def _visible(self, caller: User, roles: Sequence[Role], request: AccessRequest) -> bool:
+        if has_rule(roles, "access_request", "list", "read") or request.user == caller.name:
+            return True
+        return policy.review_decision(caller, roles, request).allowed
+
+    # --- RPCs -------------------------------------------------------------------------------------
+
+    async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return authservice_pb2.PingResponse(ClusterName=self.cluster_name, ServerVersion=SERVER_VERSION)
+
+    async def CreateAccessRequestV2(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._run(context, "CreateAccessRequestV2", lambda: self._create(request, context, keep_id=False))
+
+    async def CreateAccessRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._run(context, "CreateAccessRequest", lambda: self._create(request, context, keep_id=True))
+        return Empty()
+
+    def _create(self, pb: types_pb2.AccessRequestV3, context: grpc.aio.ServicerContext, *, keep_id: bool) -> Any:
+        caller, roles, expires = self._caller(context)
+        draft = convert.request_from_proto(pb)
+        if not draft.user:
+            draft = replace(draft, user=caller.name)
+        if draft.state not in (RequestState.NONE, RequestState.PENDING):
+            raise BadParameter("only pending access requests may be created")
+        if draft.user != caller.name:
+            self._require(roles, "access_request", "create")
+        # The draft's creation time is the client's; Teleport measures max_duration from its own clock.
+        prepared = self.store.prepare(draft, caller_expires=expires, keep_id=keep_id, dry_run=pb.Spec.DryRun)
+        if pb.Spec.DryRun:
+            return convert.request_to_proto(prepared, dry_run=True)
+        return convert.request_to_proto(self.store.put(prepared))
+
+    def _filtered(self, filter_: types_pb2.AccessRequestFilter, context: grpc.aio.ServicerContext) -> list[AccessRequest]:
+        caller, roles, _ = self._caller(context)
+        self.store.expire()
+        out = []
+        for request in self.store.requests.values():
+            if filter_.ID and request.id != filter_.ID:
+                continue
+            if filter_.User and request.user != filter_.User:
+                continue
+            if filter_.State and request.state.value != filter_.State:
+                continue
+            if not self._visible(caller, roles, request) or not _in_scope(filter_.Scope, caller, roles, request):
+                continue
+            out.append(request)
+        return out
+
+    async def GetAccessRequestsV2(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        found = await self._run(context, "GetAccessRequestsV2", lambda: self._filtered(request, context))
+        for item in found:
+            yield convert.request_to_proto(item)
+
+    async def ListAccessRequests(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def page() -> Any:
+            found = _sorted(self._filtered(request.Filter, context), request.Sort, request.Descending)
+            start = 0
+            if request.StartKey:
+                ids = [r.id for r in found]
+                if request.StartKey not in ids:
+                    raise BadParameter(f"invalid start key {request.StartKey!r}")
+                start = ids.index(request.StartKey)
+            limit = request.Limit if request.Limit > 0 else 1000
+            chunk = found[start : start + limit]
+            following = found[start + limit : start + limit + 1]
+            return authservice_pb2.ListAccessRequestsResponse(
+                AccessRequests=[convert.request_to_proto(r) for r in chunk],
+                NextKey=following[0].id if following else "",
+            )
+
+        return await self._run(context, "ListAccessRequests", page)
+
+    async def SubmitAccessReview(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._run(context, "SubmitAccessReview", lambda: self._review(request, context))
+
+    def _review(self, submission: types_pb2.AccessReviewSubmission, context: grpc.aio.ServicerContext) -> Any:
+        caller, caller_roles, _ = self._caller(context)
+        review = convert.review_from_proto(submission.Review)
+        author_name = review.author or caller.name
+        submitted_by = ""
+        if author_name != caller.name:
+            allowed = policy.may_submit_for(caller, caller_roles, author_name)
+            if not allowed:
+                raise AccessDenied(f'user "{caller.name}" cannot submit reviews on behalf of "{author_name}"')
+            submitted_by = caller.name
+        if submission.Review.Annotations.Values:
+            raise NotImplementedByServer("review annotations are not supported")
+        if review.proposed_state not in (RequestState.APPROVED, RequestState.DENIED):
+            raise BadParameter(f"invalid proposed state {review.proposed_state.name} for a review")
+        target = self.store.request(submission.RequestID)
+        if target.state is not RequestState.PENDING:
+            raise BadParameter(f"the access request has been already {target.state.name.lower()}")
+        if review.roles and set(review.roles) != set(target.roles):
+            raise BadParameter("reviews of a subset of the requested roles are not supported")
+        author = self.store.user(author_name)
+        author_roles = self.store.roles_of(author)
+        decision = policy.review_decision(author, author_roles, target)
+        if not decision.allowed:
+            raise AccessDenied(f'user "{author.name}" cannot review this request: {decision.reason}')
+        if any(r.author == author.name for r in target.reviews):
+            raise AccessDenied(f'user "{author.name}" has already reviewed this request')
+        review = replace(
+            review,
+            author=author.name,
+            submitted_by=submitted_by,
+            created=review.created or self.store.clock(),
+        )
+        updated = semantics.apply_review(target, review, author, author_roles)
+        if updated.state is RequestState.APPROVED:
+            updated = replace(updated, resource_expiry=updated.access_expires)
+        return convert.request_to_proto(self.store.put(updated))
+
+    async def SetAccessRequestState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def set_state() -> Any:
+            caller, roles, _ = self._caller(context)
+            self._require(roles, "access_request", "update")
+            target = self.store.request(request.ID)
+            if target.user == caller.name:
+                raise AccessDenied("cannot set the state of your own access request")
+            state = RequestState(request.State)
+            if state not in (RequestState.APPROVED, RequestState.DENIED):
+                raise BadParameter(f"cannot set request-state {state.name}")
+            if target.state is RequestState.DENIED and state is not RequestState.DENIED:
+                raise BadParameter(f"cannot set request-state {state.name} (already denied)")
+            updated = replace(target, state=state, resolve_reason=request.Reason)
+            if state is RequestState.APPROVED:
+                updated = replace(updated, resource_expiry=updated.access_expires)
+            self.store.audit.append({"event": "access_request.update", "id": target.id, "state": state.name,
+                                     "delegator": request.Delegator, "updated_by": caller.name})
+            self.store.put(updated)
+            return Empty()
+
+        return await self._run(context, "SetAccessRequestState", set_state)
+
+    async def DeleteAccessRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def delete() -> Any:
+            _, roles, _ = self._caller(context)
+            self._require(roles, "access_request", "delete")
+            self.store.delete(request.ID)
+            return Empty()
+
+        return await self._run(context, "DeleteAccessRequest", delete)
+
+    async def WatchEvents(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        def check() -> dict[str, str]:
+            caller, roles, _ = self._caller(context)
+            kinds = [k for k in request.Kinds]
+            if len(kinds) != 1 or kinds[0].Kind != "access_request":
+                raise BadParameter("the devstack watches only kind access_request")
+            filter_ = dict(kinds[0].Filter)
+            unknown = set(filter_) - _WATCH_FILTER_KEYS
+            if unknown:
+                raise BadParameter(f"unknown access request filter key {sorted(unknown)[0]!r}")
+            if filter_.get("user") != caller.name:
+                self._require(roles, "access_request", "read")
+            return filter_
+
+        filter_ = await self._run(context, "WatchEvents", check)
+        queue = self.store.subscribe()
+        try:
+            status = types_pb2.WatchStatusV1(Kind="watch_status", Version="v1")
+            status.Spec.Kinds.extend(request.Kinds)
+            yield authservice_pb2.Event(Type=authservice_pb2.Operation.INIT, WatchStatus=status)
+            while True:
+                event = await queue.get()
+                if not _matches_watch(filter_, event.request):
+                    continue
+                if event.kind == "delete":
+                    header = types_pb2.ResourceHeader(Kind="access_request", Version="v3")
+                    header.Metadata.Name = event.request.id
+                    yield authservice_pb2.Event(Type=authservice_pb2.Operation.DELETE, ResourceHeader=header)
+                else:
+                    yield authservice_pb2.Event(
+                        Type=authservice_pb2.Operation.PUT, AccessRequest=convert.request_to_proto(event.request)
+                    )
+        finally:
+            self.store.unsubscribe(queue)
+
+    async def GetUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            caller, roles, _ = self._caller(context)
+            if request.WithSecrets:
+                raise AccessDenied("only the builtin Admin role may read user secrets")
+            if request.Name != caller.name:
+                self._require(roles, "user", "read")
+            return convert.user_to_proto(self.store.user(request.Name))
+
+        return await self._run(context, "GetUser", get)
+
+    async def GetCurrentUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._run(context, "GetCurrentUser", lambda: convert.user_to_proto(self._caller(context)[0]))
+
+    async def GetUsers(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        def users() -> list[User]:
+            _, roles, _ = self._caller(context)
+            self._require(roles, "user", "list", "read")
+            return list(self.store.seed.users.values())
+
+        for user in await self._run(context, "GetUsers", users):
+            yield convert.user_to_proto(user)
+
+    async def GetRole(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            caller, roles, _ = self._caller(context)
+            if request.Name not in caller.roles:
+                self._require(roles, "role", "read")
+            return convert.role_to_proto(self.store.role(request.Name))
+
+        return await self._run(context, "GetRole", get)
+
+    async def GetRoles(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            _, roles, _ = self._caller(context)
+            self._require(roles, "role", "list", "read")
+            return authservice_pb2.GetRolesResponse(
+                Roles=[convert.role_to_proto(r) for r in self.store.seed.roles.values()]
+            )
+
+        return await self._run(context, "GetRoles", get)
+
+    async def GetAccessCapabilities(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            caller, roles, _ = self._caller(context)
+            name = request.User or caller.name
+            if name != caller.name:
+                self._require(roles, "user", "read")
+                self._require(roles, "role", "list", "read")
+            user = self.store.user(name)
+            user_roles = self.store.roles_of(user)
+            out = types_pb2.AccessCapabilities()
+            if request.RequestableRoles:
+                out.RequestableRoles.extend(
+                    r for r in self.store.seed.roles
+                    if r not in user.roles and policy.request_permission(user, user_roles, [r]).allowed
+                )
+            requestable = list(out.RequestableRoles) or list(user.roles)
+            settings = policy.request_settings(user, user_roles, requestable)
+            if request.SuggestedReviewers:
+                out.SuggestedReviewers.extend(settings.suggested_reviewers)
+            out.RequireReason = settings.reason_required
+            out.RequestPrompt = next((r.request_prompt for r in user_roles if r.request_prompt), "")
+            return out
+
+        return await self._run(context, "GetAccessCapabilities", get)
+
+    async def GetPluginData(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            _, roles, _ = self._caller(context)
+            if not (has_rule(roles, "access_request", "read") or has_rule(roles, "access_plugin_data", "read")):
+                raise AccessDenied("access denied to perform action 'read' on 'access_plugin_data'")
+            self.store.request(request.Resource)
+            out = authservice_pb2.PluginDataSeq()
+            entries = self.store.plugin_data.get(request.Resource, {})
+            if entries:
+                item = out.PluginData.add(Kind="plugin_data", SubKind="access_request", Version="v3")
+                item.Metadata.Name = request.Resource
+                for plugin, data in entries.items():
+                    if not request.Plugin or plugin == request.Plugin:
+                        item.Spec.Entries[plugin].Data.update(data)
+            return out
+
+        return await self._run(context, "GetPluginData", get)
+
+    async def UpdatePluginData(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def update() -> Any:
+            _, roles, _ = self._caller(context)
+            if not (has_rule(roles, "access_request", "update") or has_rule(roles, "access_plugin_data", "update")):
+                raise AccessDenied("access denied to perform action 'update' on 'access_plugin_data'")
+            self.store.update_plugin_data(request.Resource, request.Plugin, dict(request.Set), dict(request.Expect))
+            return Empty()
+
+        return await self._run(context, "UpdatePluginData", update)
+
+
+def _in_scope(scope: int, caller: User, roles: Sequence[Role], request: AccessRequest) -> bool:
+    if scope == types_pb2.AccessRequestScope.MY_REQUESTS:
+        return request.user == caller.name
+    if scope == types_pb2.AccessRequestScope.NEEDS_REVIEW:
+        return (
+            request.state is RequestState.PENDING
+            and not any(r.author == caller.name for r in request.reviews)
+            and policy.review_decision(caller, roles, request).allowed
+        )
+    if scope == types_pb2.AccessRequestScope.REVIEWED:
+        return any(r.author == caller.name for r in request.reviews)
+    return True
+
+
+def _sorted(requests: list[AccessRequest], sort: int, descending: bool) -> list[AccessRequest]:
+    epoch = datetime.min.replace(tzinfo=UTC)
+    keys: dict[int, Callable[[AccessRequest], Any]] = {
+        authservice_pb2.AccessRequestSort.STATE: lambda r: (r.state.value, r.id),
+        authservice_pb2.AccessRequestSort.USER: lambda r: (r.user, r.id),
+    }
+    key = keys.get(sort, lambda r: (r.created or epoch, r.id))
+    return sorted(requests, key=key, reverse=descending)
+
+
+def _matches_watch(filter_: dict[str, str], request: AccessRequest) -> bool:
+    return (
+        filter_.get("id", request.id) == request.id
+        and filter_.get("user", request.user) == request.user
+        and filter_.get("state", request.state.name) == request.state.name
+    )
+
+
+class DevTeleport:
+    """The stand-in as a whole: a store, a CA, and a gRPC server that can be stopped and started again."""
+
+    def __init__(
+        self,
+        seed: Seed,
+        *,
+        cluster_name: str = "devstack.example.com",
+        ca: ClusterCA | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.cluster_name = cluster_name
+        self.ca = ca or ClusterCA.generate(cluster_name)
+        self.store = Store(seed, clock=clock) if clock else Store(seed)
+        self.service = AuthService(self.store, cluster_name)
+        self._server: grpc.aio.Server | None = None
+        self.addr = ""
+
+    async def start(self, listen: str = "127.0.0.1:0") -> str:
+        """Serve on `listen` (port 0 picks one, then reused on restart); returns `host:port`."""
+        if self.addr and listen.endswith(":0"):
+            listen = self.addr
+        key, cert = self.ca.server_credentials()
+        credentials = grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=self.ca.cert_pem, require_client_auth=True
+        )
+        server = grpc.aio.server()
+        authservice_pb2_grpc.add_AuthServiceServicer_to_server(self.service, server)
+        port = server.add_secure_port(listen, credentials)
+        if port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        await server.start()
+        self._server = server
+        self.addr = f"{listen.rsplit(':', 1)[0]}:{port}"
+        return self.addr
+
+    async def stop(self, grace: float | None = 0.2) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    def identity(self, user: str, **kwargs: Any) -> Identity:
+        roles = self.store.user(user).roles
+        return self.ca.issue_identity(user, list(roles), **kwargs)
+
+    def write_identities(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in self.store.seed.users:
+            path = directory / f"{name}.pem"
+            write_identity_file(self.identity(name), path)
+            written.append(path)
+        return written
+
+
+async def serve_forever(seed: Seed, *, listen: str, identity_out: Path, cluster_name: str) -> None:
+    ca_dir = identity_out / "ca"
+    ca = ClusterCA.load(ca_dir) if (ca_dir / "ca.crt").exists() else None
+    if ca is None:
+        ca = ClusterCA.generate(cluster_name)
+        ca.save(ca_dir)
+    teleport = DevTeleport(seed, cluster_name=cluster_name, ca=ca)
+    addr = await teleport.start(listen)
+    for path in teleport.write_identities(identity_out):
+        print(f"wrote {path}", flush=True)
+    print(f"devstack Teleport {cluster_name!r} serving on {addr}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await teleport.stop()

@@ -1,0 +1,349 @@
+"""The async Teleport Auth client: gRPC over mutual TLS, a deadline on every call, domain objects out.
+
+It implements the `commands.ports.AccessBackend` port plus what the watcher and notifier need (plugin
+data, the event stream). It re-reads the identity when Machine ID renews it on disk and falls back to
+the older RPCs (`GetAccessRequestsV2`, `CreateAccessRequest`) when an older Auth server answers
+UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf.empty_pb2 import Empty
+
+from chatops_bot.teleport import convert
+from chatops_bot.teleport.errors import from_rpc_error
+from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
+from chatops_bot.teleport.identity import (
+    Identity,
+    IdentityError,
+    identity_fingerprint,
+    load_identity_file,
+    load_tls_files,
+)
+from commands.errors import NotFound, NotImplementedByServer, Unavailable
+from commands.model import (
+    AccessRequest,
+    Capabilities,
+    ClusterInfo,
+    RequestState,
+    Review,
+    Role,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "teleport.cluster.local"
+# Sent as the `version` header until Ping tells us the server's own version.
+DEFAULT_CLIENT_VERSION = "18.0.0"
+PAGE_SIZE = 200
+# How long a replaced channel lives on, so streams opened on it end by themselves, not mid-message.
+OLD_CHANNEL_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class IdentitySource:
+    """Where the bot's identity lives: one `tctl --format=file` path, or key, cert and CAs paths."""
+
+    identity_file: str = ""
+    key_file: str = ""
+    cert_file: str = ""
+    cas_file: str = ""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        if self.identity_file:
+            return (self.identity_file,)
+        return (self.key_file, self.cert_file, self.cas_file)
+
+    def load(self) -> Identity:
+        if self.identity_file:
+            return load_identity_file(self.identity_file)
+        return load_tls_files(self.key_file, self.cert_file, self.cas_file)
+
+    def fingerprint(self) -> object:
+        return identity_fingerprint(*self.paths)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One event of the access-request stream: `init`, `put` (with the request) or `delete`."""
+
+    kind: str
+    request_id: str = ""
+    request: AccessRequest | None = None
+
+
+class TeleportClient:
+    """One channel to the Auth service; safe to share across tasks."""
+
+    def __init__(
+        self,
+        addr: str,
+        identity: IdentitySource,
+        *,
+        timeout: float = 10.0,
+        plugin_name: str = "chatops-bot",
+    ) -> None:
+        self.addr = addr
+        self.identity_source = identity
+        self.timeout = timeout
+        self.plugin_name = plugin_name
+        self._version = DEFAULT_CLIENT_VERSION
+        self._fingerprint: object = None
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: authservice_pb2_grpc.AuthServiceStub | None = None
+        self._identity: Identity | None = None
+        self._has_list = True
+        self._has_create_v2 = True
+
+    # --- channel ----------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> Identity:
+        self._ensure_channel()
+        assert self._identity is not None
+        return self._identity
+
+    def _ensure_channel(self) -> authservice_pb2_grpc.AuthServiceStub:
+        """The stub, rebuilt when the identity on disk changed (a cheap stat per call)."""
+        fingerprint = self.identity_source.fingerprint()
+        if self._stub is not None and fingerprint == self._fingerprint:
+            return self._stub
+        try:
+            identity = self.identity_source.load()
+        except IdentityError as err:
+            if self._stub is not None:
+                # Machine ID may be midway through rewriting the file: keep the channel, retry next call.
+                logger.warning("cannot reload the Teleport identity yet: %s", err)
+                return self._stub
+            raise Unavailable(f"The bot's Teleport identity cannot be loaded: {err}", detail=str(err)) from None
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=identity.ca_pems,
+            private_key=identity.private_key_pem,
+            certificate_chain=identity.cert_pem,
+        )
+        options = [
+            ("grpc.ssl_target_name_override", SERVER_NAME),
+            ("grpc.default_authority", SERVER_NAME),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ]
+        old = self._channel
+        self._channel = grpc.aio.secure_channel(self.addr, credentials, options=options)
+        self._stub = authservice_pb2_grpc.AuthServiceStub(self._channel)
+        if old is not None:
+            logger.info("identity changed on disk; reconnecting to Teleport as %s", identity.username)
+            asyncio.get_running_loop().call_later(OLD_CHANNEL_GRACE, _close_later, old)
+        self._identity = identity
+        self._fingerprint = fingerprint
+        return self._stub
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("version", self._version),)
+
+    async def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
+        stub = self._ensure_channel()
+        try:
+            return await getattr(stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err, method) from None
+
+    async def _stream(self, method: str, request: Any) -> list[Any]:
+        stub = self._ensure_channel()
+        try:
+            call = getattr(stub, method)(request, timeout=self.timeout, metadata=self._metadata())
+            return [item async for item in call]
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err, method) from None
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    # --- cluster ----------------------------------------------------------------------------------
+
+    async def ping(self) -> ClusterInfo:
+        info = convert.cluster_from_proto(await self._call("Ping", authservice_pb2.PingRequest()))
+        if info.server_version:
+            self._version = info.server_version
+        return info
+
+    # --- access requests --------------------------------------------------------------------------
+
+    async def create_request(
+        self,
+        *,
+        user: str,
+        roles: Sequence[str],
+        reason: str = "",
+        max_duration: timedelta | None = None,
+        suggested_reviewers: Sequence[str] = (),
+        dry_run: bool = False,
+    ) -> AccessRequest:
+        now = datetime.now(UTC)
+        draft = AccessRequest(
+            id=str(uuid.uuid4()),
+            user=user,
+            roles=tuple(roles),
+            state=RequestState.PENDING,
+            reason=reason,
+            suggested_reviewers=tuple(suggested_reviewers),
+            max_duration=now + max_duration if max_duration else None,
+        )
+        pb = convert.request_to_proto(draft, dry_run=dry_run)
+        if self._has_create_v2 or dry_run:
+            try:
+                return convert.request_from_proto(await self._call("CreateAccessRequestV2", pb))
+            except NotImplementedByServer:
+                logger.info("CreateAccessRequestV2 is not implemented; using CreateAccessRequest")
+                self._has_create_v2 = False
+        await self._call("CreateAccessRequest", pb)
+        return await self.get_request(draft.id)
+
+    async def get_request(self, request_id: str) -> AccessRequest:
+        found = await self._list(types_pb2.AccessRequestFilter(ID=request_id))
+        if not found:
+            raise NotFound(f"There is no access request with ID {request_id}.")
+        return found[0]
+
+    async def list_requests(
+        self, *, user: str = "", state: RequestState = RequestState.NONE
+    ) -> list[AccessRequest]:
+        """Every request the bot can see matching the filter, newest first."""
+        return await self._list(types_pb2.AccessRequestFilter(User=user, State=state.value))
+
+    async def _list(self, filter_: types_pb2.AccessRequestFilter) -> list[AccessRequest]:
+        if self._has_list:
+            try:
+                return await self._list_paginated(filter_)
+            except NotImplementedByServer:
+                logger.info("ListAccessRequests is not implemented; using GetAccessRequestsV2")
+                self._has_list = False
+        items = await self._stream("GetAccessRequestsV2", filter_)
+        requests = [convert.request_from_proto(pb) for pb in items]
+        return sorted(requests, key=_created_key, reverse=True)
+
+    async def _list_paginated(self, filter_: types_pb2.AccessRequestFilter) -> list[AccessRequest]:
+        requests: list[AccessRequest] = []
+        start_key = ""
+        while True:
+            page = await self._call(
+                "ListAccessRequests",
+                authservice_pb2.ListAccessRequestsRequest(
+                    Filter=filter_,
+                    Sort=authservice_pb2.AccessRequestSort.CREATED,
+                    Descending=True,
+                    Limit=PAGE_SIZE,
+                    StartKey=start_key,
+                ),
+            )
+            requests.extend(convert.request_from_proto(pb) for pb in page.AccessRequests)
+            start_key = page.NextKey
+            if not start_key:
+                return requests
+
+    async def submit_review(self, request_id: str, review: Review) -> AccessRequest:
+        submission = types_pb2.AccessReviewSubmission(
+            RequestID=request_id, Review=convert.review_to_proto(review)
+        )
+        return convert.request_from_proto(await self._call("SubmitAccessReview", submission))
+
+    async def set_state(
+        self, request_id: str, *, state: RequestState, reason: str = "", delegator: str = ""
+    ) -> None:
+        setter = authservice_pb2.RequestStateSetter(
+            ID=request_id, State=state.value, Reason=reason, Delegator=delegator
+        )
+        await self._call("SetAccessRequestState", setter)
+
+    async def delete_request(self, request_id: str) -> None:
+        await self._call("DeleteAccessRequest", authservice_pb2.RequestID(ID=request_id))
+
+    # --- users and roles --------------------------------------------------------------------------
+
+    async def get_user(self, name: str) -> User:
+        return convert.user_from_proto(await self._call("GetUser", authservice_pb2.GetUserRequest(Name=name)))
+
+    async def get_users(self) -> list[User]:
+        items = await self._stream("GetUsers", authservice_pb2.GetUsersRequest())
+        return [convert.user_from_proto(pb) for pb in items]
+
+    async def get_role(self, name: str) -> Role:
+        return convert.role_from_proto(await self._call("GetRole", authservice_pb2.GetRoleRequest(Name=name)))
+
+    async def get_capabilities(self, user: str) -> Capabilities:
+        request = types_pb2.AccessCapabilitiesRequest(User=user, RequestableRoles=True, SuggestedReviewers=True)
+        return convert.capabilities_from_proto(await self._call("GetAccessCapabilities", request))
+
+    # --- plugin data ------------------------------------------------------------------------------
+
+    async def get_plugin_data(self, request_id: str) -> dict[str, str]:
+        filter_ = types_pb2.PluginDataFilter(Kind="access_request", Resource=request_id, Plugin=self.plugin_name)
+        seq = await self._call("GetPluginData", filter_)
+        for item in seq.PluginData:
+            entry = item.Spec.Entries.get(self.plugin_name)
+            if entry is not None:
+                return dict(entry.Data)
+        return {}
+
+    async def update_plugin_data(
+        self, request_id: str, *, set: Mapping[str, str], expect: Mapping[str, str] | None = None
+    ) -> None:
+        """Compare-and-swap: raises `CompareFailed` unless every `expect` key holds that value now."""
+        params = types_pb2.PluginDataUpdateParams(
+            Kind="access_request",
+            Resource=request_id,
+            Plugin=self.plugin_name,
+            Set=dict(set),
+            Expect=dict(expect or {}),
+        )
+        await self._call("UpdatePluginData", params)
+
+    # --- events -----------------------------------------------------------------------------------
+
+    async def watch_requests(self) -> AsyncIterator[WatchEvent]:
+        """The access-request event stream; INIT first. No deadline: it lives until cancelled."""
+        stub = self._ensure_channel()
+        watch = authservice_pb2.Watch(Kinds=[types_pb2.WatchKind(Kind="access_request")])
+        call = stub.WatchEvents(watch, metadata=self._metadata())
+        try:
+            async for event in call:
+                yield _watch_event(event)
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err, "WatchEvents") from None
+        finally:
+            call.cancel()
+
+
+def _watch_event(event: authservice_pb2.Event) -> WatchEvent:
+    if event.Type == authservice_pb2.Operation.INIT:
+        return WatchEvent("init")
+    if event.Type == authservice_pb2.Operation.DELETE:
+        return WatchEvent("delete", request_id=event.ResourceHeader.Metadata.Name)
+    request = convert.request_from_proto(event.AccessRequest)
+    return WatchEvent("put", request_id=request.id, request=request)
+
+
+def _created_key(request: AccessRequest) -> datetime:
+    return request.created or datetime.min.replace(tzinfo=UTC)
+
+
+def _close_later(channel: grpc.aio.Channel) -> None:
+    asyncio.ensure_future(channel.close())
+

@@ -1,0 +1,43 @@
+"""Settings -> the objects the bot runs on: the Teleport client, the directory, the command context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chatops_bot.config import Settings
+from chatops_bot.directory import TeleportDirectory
+from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from commands.context import CommandConfig, Context
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def teleport_client(settings: Settings) -> TeleportClient:
+    t = settings.teleport
+    source = IdentitySource(
+        identity_file=str(t.identity_file or ""),
+        key_file=str(t.client_key_file or ""),
+        cert_file=str(t.client_cert_file or ""),
+        cas_file=str(t.root_cas_file or ""),
+    )
+    return TeleportClient(t.addr, source, timeout=t.timeout.total_seconds(), plugin_name=t.plugin_name)
+
+
+def command_context(settings: Settings, client: TeleportClient) -> Context:
+    users = settings.users
+    directory = TeleportDirectory(
+        client,
+        traits={"slack": users.slack_user_id_trait, "mattermost": users.mattermost_user_id_trait},
+        user_map=dict(users.map),
+        match_email=users.match_email,
+    )
+    config = CommandConfig(
+        review_mode=settings.review.mode,
+        web_only_roles=frozenset(settings.review.web_only_roles),
+        web_proxy_addr=settings.teleport.web_proxy_addr or "",
+        deny_reason_required=settings.review.deny_reason_required,
+    )
+    return Context(backend=client, directory=directory, clock=SystemClock(), config=config)

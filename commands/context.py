@@ -1,0 +1,71 @@
+"""What every command handler gets: the ports, the clock, the review settings, and shared look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from commands import messages
+from commands.errors import NotFound, PermissionRefused, UsageError
+from commands.model import AccessRequest, Role, User
+from commands.ports import AccessBackend, Clock, Directory
+from commands.reply import Invocation
+
+REVIEW_MODES = ("on_behalf", "as_bot", "resolve")
+FULL_ID_LENGTH = 36
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    review_mode: str = "on_behalf"
+    web_only_roles: frozenset[str] = field(default_factory=frozenset)
+    web_proxy_addr: str = ""
+    deny_reason_required: bool = False
+
+    def __post_init__(self) -> None:
+        if self.review_mode not in REVIEW_MODES:
+            raise ValueError(f"review mode must be one of {', '.join(REVIEW_MODES)}")
+
+
+@dataclass(frozen=True)
+class Context:
+    backend: AccessBackend
+    directory: Directory
+    clock: Clock
+    config: CommandConfig = CommandConfig()
+
+    async def teleport_user(self, invocation: Invocation) -> str:
+        return await self.directory.teleport_user(invocation.actor)
+
+    async def user_and_roles(self, name: str) -> tuple[User, list[Role]]:
+        """The user's statically assigned roles, loaded fresh: a role we cannot load refuses (fail closed)."""
+        user = await self.backend.get_user(name)
+        try:
+            roles = await asyncio.gather(*(self.backend.get_role(r) for r in user.roles))
+        except NotFound as err:
+            raise PermissionRefused(
+                f"I could not load all of your Teleport roles ({err.detail or err.message}), so I cannot "
+                "check what you may review. Nothing was changed."
+            ) from None
+        return user, list(roles)
+
+    async def find_request(
+        self, request_id: str, visible: Callable[[AccessRequest], bool] = lambda _: True
+    ) -> AccessRequest:
+        """A full ID, or a unique prefix of at least 6 characters. An ambiguous prefix names only the
+        matches `visible` lets this person see."""
+        if len(request_id) == FULL_ID_LENGTH:
+            try:
+                return await self.backend.get_request(request_id)
+            except NotFound:
+                raise UsageError(messages.not_found(request_id)) from None
+        matches = [r for r in await self.backend.list_requests() if r.id.startswith(request_id.lower())]
+        if not matches:
+            raise UsageError(messages.not_found(request_id))
+        if len(matches) > 1:
+            raise UsageError(messages.ambiguous(request_id, [m for m in matches if visible(m)], len(matches)))
+        return matches[0]
+
+    def web_url(self, request_id: str) -> str:
+        return messages.web_link(self.config.web_proxy_addr, request_id)

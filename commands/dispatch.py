@@ -1,0 +1,45 @@
+"""The one entry point: an `Invocation` in, a `Reply` out, whatever platform it came from.
+
+Errors written for people (`CommandError`) become the reply; anything else is a bug: it is logged with
+its traceback and a correlation id, and the person sees only a short apology with that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from commands import help, listing, messages, request, review, show
+from commands.context import Context
+from commands.errors import CommandError
+from commands.grammar import HelpCommand, ListCommand, RequestCommand, ReviewCommand, ShowCommand, parse
+from commands.reply import Invocation, Reply
+
+logger = logging.getLogger(__name__)
+
+
+async def dispatch(invocation: Invocation, ctx: Context) -> Reply:
+    try:
+        command = parse(invocation.text)
+        match command:
+            case HelpCommand():
+                return await help.run(command)
+            case RequestCommand():
+                return await request.run(command, invocation, ctx)
+            case ListCommand():
+                return await listing.run(command, invocation, ctx)
+            case ShowCommand():
+                return await show.run(command, invocation, ctx)
+            case ReviewCommand():
+                return await review.run(command, invocation, ctx)
+            case _:
+                raise AssertionError(f"no handler for {command!r}")
+    except CommandError as err:
+        return Reply(text=err.message, ok=False)
+    except Exception:
+        correlation_id = uuid.uuid4().hex[:12]
+        logger.exception(
+            "command failed",
+            extra={"correlation_id": correlation_id, "platform": invocation.platform, "chat_user": invocation.actor.id},
+        )
+        return Reply(text=messages.apology(correlation_id), ok=False)

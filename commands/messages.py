@@ -1,0 +1,252 @@
+"""Every sentence the bot says to people, and how requests are summarised on cards and in lists.
+
+User-supplied text (reasons, names) passes through `commands.text.safe_text` here, once, before any
+renderer sees it. Renderers only lay out and escape for their platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from commands.grammar import format_duration
+from commands.model import AccessRequest, ChatUser, RequestState
+from commands.reply import Action, Field, RequestCard
+from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text
+
+SHORT_ID = 8
+STATE_LABEL = {
+    RequestState.PENDING: "Pending",
+    RequestState.APPROVED: "Approved",
+    RequestState.DENIED: "Denied",
+    RequestState.PROMOTED: "Promoted",
+    RequestState.NONE: "Unknown",
+}
+
+
+def name(text: str) -> str:
+    return safe_text(text, limit=NAME_LIMIT)
+
+
+def names(items: Sequence[str]) -> str:
+    return ", ".join(name(i) for i in items) or "none"
+
+
+def short_id(request_id: str) -> str:
+    return request_id[:SHORT_ID]
+
+
+def relative(when: datetime, now: datetime) -> str:
+    delta = when - now
+    minutes = round(abs(delta.total_seconds()) / 60)
+    if minutes == 0:
+        return "just now"
+    text = format_duration(timedelta(minutes=minutes))
+    return f"in {text}" if delta > timedelta(0) else f"{text} ago"
+
+
+def when(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "unknown"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative(moment, now)})"
+
+
+def progress(request: AccessRequest) -> str:
+    return f"{request.approvals} of {request.approvals_needed} approvals"
+
+
+def web_link(web_proxy_addr: str, request_id: str) -> str:
+    if not web_proxy_addr:
+        return ""
+    host = web_proxy_addr.removeprefix("https://").rstrip("/")
+    return f"https://{host}/web/requests/{request_id}"
+
+
+def state_line(request: AccessRequest) -> str:
+    """`Approved by bob (reason)` and the like, from the reviews that decided it."""
+    label = STATE_LABEL[request.state]
+    if request.state is RequestState.PENDING:
+        return f"{label} ({progress(request)})"
+    deciders = [r for r in request.reviews if r.proposed_state is request.state]
+    text = label
+    if deciders:
+        text += f" by {names([r.author for r in deciders])}"
+    if request.resolve_reason:
+        text += f": {safe_text(request.resolve_reason, limit=REASON_LIMIT)}"
+    return text
+
+
+def card(
+    request: AccessRequest,
+    *,
+    now: datetime,
+    actions: Sequence[Action] = (),
+    web_url: str = "",
+    title: str = "",
+) -> RequestCard:
+    fields = [
+        Field("Request", request.id),
+        Field("User", name(request.user)),
+        Field("Roles", names(request.roles)),
+        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or "none given"),
+        Field("State", state_line(request)),
+        Field("Access until", when(request.access_expires, now)),
+    ]
+    if request.resources:
+        fields.insert(3, Field("Resources", names(request.resources)))
+    if request.suggested_reviewers:
+        fields.append(Field("Reviewers asked", names(request.suggested_reviewers)))
+    for review in request.reviews:
+        verdict = "approved" if review.proposed_state is RequestState.APPROVED else "denied"
+        reason = f": {safe_text(review.reason, limit=REASON_LIMIT)}" if review.reason else ""
+        fields.append(Field("Review", f"{name(review.author)} {verdict}{reason}"))
+    created = f"Requested {relative(request.created, now)}" if request.created else ""
+    return RequestCard(
+        request=request,
+        title=title or f"Access request from {name(request.user)} for {names(request.roles)}",
+        fields=tuple(fields),
+        footer=created,
+        actions=tuple(actions) if request.state is RequestState.PENDING else (),
+        web_url=web_url,
+    )
+
+
+def list_line(request: AccessRequest, now: datetime) -> str:
+    age = relative(request.created, now) if request.created else "?"
+    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or "no reason"
+    state = STATE_LABEL[request.state]
+    if request.state is RequestState.PENDING:
+        state += f", {request.approvals} of {request.approvals_needed}"
+    elif request.state is RequestState.APPROVED and request.access_expires:
+        state += f", {format_duration_left(request.access_expires, now)}"
+    return f"{short_id(request.id)}  {name(request.user)}  {names(request.roles)}  \u00b7 {reason} \u00b7 {age} \u00b7 {state}"
+
+
+def format_duration_left(until: datetime, now: datetime) -> str:
+    left = until - now
+    if left <= timedelta(0):
+        return "expired"
+    return f"{format_duration(timedelta(seconds=int(left.total_seconds()) // 60 * 60 or 60))} left"
+
+
+# --- what the commands say --------------------------------------------------------------------------
+
+def created(request: AccessRequest) -> str:
+    reviewers = f" Asked to review: {names(request.suggested_reviewers)}." if request.suggested_reviewers else ""
+    return f"Requested {names(request.roles)} for {name(request.user)} (request {short_id(request.id)}).{reviewers}"
+
+
+def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
+    verb = "approved" if approve else "denied"
+    after = "" if state is RequestState.PENDING else f" The request is now {STATE_LABEL[state].lower()}."
+    if state is RequestState.PENDING:
+        after = " It needs more approvals before it takes effect."
+    return f"You {verb} request {short_id(request_id)}.{after}"
+
+
+def already_resolved(request: AccessRequest, now: datetime) -> str:
+    deciders = [r for r in request.reviews if r.proposed_state is request.state]
+    who = f" by {names([r.author for r in deciders])}" if deciders else ""
+    at = deciders[-1].created if deciders and deciders[-1].created else None
+    stamp = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
+    return f"Request {short_id(request.id)} was already {STATE_LABEL[request.state].lower()}{who}{stamp}."
+
+
+def unknown_user(user: ChatUser, trait: str) -> str:
+    who = name(user.name or user.id)
+    how = f"add the trait `{trait}: {user.id}` to your Teleport user" if trait else "ask an admin to map you"
+    return (
+        f"I don't know which Teleport user you are, {who}. To get linked, {how} "
+        f"(or ask an admin to add `{user.platform}:{user.id}` to `users.map` in the bot's config)."
+    )
+
+
+def not_found(request_id: str) -> str:
+    return f"There is no access request with ID {name(request_id)} that you can see."
+
+
+def ambiguous(prefix: str, visible: Sequence[AccessRequest], total: int) -> str:
+    listed = ", ".join(f"{m.id} ({name(m.user)}: {names(m.roles)})" for m in visible[:5])
+    hidden = total - min(len(visible), 5)
+    more = f"{', and ' if listed else ''}{hidden} more" if hidden else ""
+    return f"ID {name(prefix)} matches {total} requests: {listed}{more}. Give more characters."
+
+
+def own_request() -> str:
+    return "You cannot review your own access request."
+
+
+def refused(reason: str) -> str:
+    return f"You may not review this request: {reason}."
+
+
+def already_reviewed(request_id: str) -> str:
+    return f"You have already reviewed request {short_id(request_id)}; Teleport counts one review per person."
+
+
+def as_bot_needs_one(request: AccessRequest) -> str:
+    return (
+        f"Request {short_id(request.id)} needs {request.approvals_needed} approvals, but this bot reviews as one "
+        "identity (review.mode: as_bot) and can only count once. Review it in Teleport (`tsh request review`) "
+        "or the Web UI."
+    )
+
+
+def web_only(roles: Sequence[str], url: str) -> str:
+    where = f": {url}" if url else " (`tsh request review`)"
+    return f"Requests for {names(roles)} must be reviewed in Teleport, where MFA applies{where}."
+
+
+def duration_capped(asked: timedelta, allowed: timedelta, roles: Sequence[str]) -> str:
+    return (
+        f"You asked for {format_duration(asked)}, but {names(roles)} allows at most "
+        f"{format_duration(allowed)} of access. Nothing was requested; try again with --for "
+        f"{format_duration(allowed)} or less."
+    )
+
+
+def reason_required(roles: Sequence[str]) -> str:
+    return (
+        f"Teleport requires a reason to request {names(roles)}. Add one after the roles, "
+        "e.g. `/access request dba INC-4411 replica lag`."
+    )
+
+
+def nothing_listed(scope: str) -> str:
+    return {
+        "pending": "Nothing is waiting for your review.",
+        "mine": "You have no access requests.",
+        "active": "There is no active elevated access.",
+    }.get(scope, "There are no access requests to show.")
+
+
+def list_header(scope: str, page: int, pages: int, total: int) -> str:
+    title = {"pending": "Waiting for your review", "mine": "Your requests", "active": "Active access"}.get(
+        scope, "All requests"
+    )
+    return f"{title} ({total}, page {page} of {pages})"
+
+
+def list_footer(scope: str, page: int, pages: int) -> str:
+    return f"More: `/access list {scope} --page {page + 1}`" if page < pages else ""
+
+
+def page_out_of_range(page: int, pages: int) -> str:
+    return f"There is no page {page}; there {'is' if pages == 1 else 'are'} {pages}."
+
+
+def apology(correlation_id: str) -> str:
+    return (
+        f"Sorry, something went wrong on my side (error id {correlation_id}). "
+        "Check `/access list mine` before trying again."
+    )
+
+
+def deny_reason_required() -> str:
+    return "Say why you deny it: `/access deny ID REASON…` (review.deny_reason_required is on)."
+
+
+def as_bot_reason(reason: str, reviewer: str) -> str:
+    """The reason recorded in Teleport when the bot reviews as itself: it names the chat reviewer."""
+    said = f": {reason}" if reason else ""
+    return f"reviewed in chat by {reviewer}{said}"

@@ -1,0 +1,26 @@
+"""`/access show`: everything about one request, reviews included, to those who may see it."""
+
+from __future__ import annotations
+
+from commands import messages, policy
+from commands.context import Context
+from commands.errors import UsageError
+from commands.grammar import ShowCommand
+from commands.model import AccessRequest
+from commands.reply import Action, Invocation, Reply
+
+
+async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Reply:
+    user, roles = await ctx.user_and_roles(await ctx.teleport_user(invocation))
+
+    def visible(request: AccessRequest) -> bool:
+        # As in Teleport: your own requests, and those you may review.
+        return request.user == user.name or policy.review_decision(user, roles, request).allowed
+
+    request = await ctx.find_request(command.request_id, visible)
+    if not visible(request):
+        raise UsageError(messages.not_found(command.request_id))
+    may_review = request.user != user.name and not ctx.config.web_only_roles.intersection(request.roles)
+    actions = (Action.APPROVE, Action.DENY) if may_review else ()
+    card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id))
+    return Reply(text=f"Request {messages.short_id(request.id)}", cards=(card,))
