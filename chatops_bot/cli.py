@@ -94,11 +94,13 @@ async def _connect(settings: Settings) -> int:
         return EXIT_FAILED
     try:
         info = await client.ping()
-        await client.list_requests()
-    except AccessDenied as err:
-        print(f"teleport: connected as {identity.username}, but Teleport refused to list access requests "
-              f"(permission): {err.detail}", file=sys.stderr)
-        return EXIT_FAILED
+        for what, probe in (("list access requests", client.list_requests), ("list users", client.get_users)):
+            try:
+                await probe()
+            except AccessDenied as err:
+                print(f"teleport: connected to {info.name!r} as {identity.username}, but Teleport refused to "
+                      f"{what} (permission): {err.detail}", file=sys.stderr)
+                return EXIT_FAILED
     except Unavailable as err:
         print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
         return EXIT_FAILED

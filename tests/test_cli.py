@@ -1,0 +1,136 @@
+"""The `chatops-bot` command as an operator runs it: check-config, and the devstack Teleport beside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from chatops_bot.devstack.pki import ClusterCA, write_identity_file
+
+BIN = shutil.which("chatops-bot", path=str(Path(sys.executable).parent)) or "chatops-bot"
+SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-0000-super-secret-token",
+    "SLACK_SIGNING_SECRET": "signing-secret-do-not-print",
+    "MATTERMOST_BOT_TOKEN": "mm-bot-token-do-not-print",
+    "MATTERMOST_COMMAND_TOKEN": "mm-command-token-do-not-print",
+    "MATTERMOST_ACTION_SECRET": "action-secret-do-not-print-0123456789abcdef",
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, addr: str, identity: Path) -> Path:
+    path.write_text(f"teleport:\n  addr: {addr}\n  identity_file: {identity}\n  timeout: 3s\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`chatops-bot devstack teleport` in its own process, as the README shows."""
+    out = tmp_path_factory.mktemp("identities")
+    addr = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([BIN, "devstack", "teleport", "--listen", addr, "--identity-out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "serving on" in line:
+            break
+    else:
+        pytest.fail(f"devstack did not start: exit {proc.wait()}")
+    yield addr, out
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_example_config_is_valid_and_its_summary_hides_every_secret() -> None:
+    result = run("check-config", "-c", "config.yaml.example", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert "teleport" in result.stdout
+    for secret in SECRETS.values():
+        assert secret not in result.stdout + result.stderr
+
+
+def test_a_broken_config_exits_2_naming_each_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teleport:\n  identity_file: x.pem\nreview:\n  mode: sometimes\n")
+    result = run("check-config", "-c", str(bad))
+    assert result.returncode == 2
+    assert "teleport.addr: required" in result.stderr.splitlines()
+    assert any(line.startswith("review.mode:") for line in result.stderr.splitlines())
+    assert "Traceback" not in result.stderr
+
+
+def test_connect_prints_the_devstack_cluster_name(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, identities = devstack
+    config = write_config(tmp_path / "dev.yaml", addr, identities / "chatops-bot.pem")
+    result = run("check-config", "--connect", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "Connected to Teleport cluster 'devstack.example.com'" in result.stdout
+    assert "as chatops-bot" in result.stdout
+
+
+def test_connect_names_a_refused_connection(tmp_path: Path, devstack: tuple[str, Path]) -> None:
+    _, identities = devstack
+    config = write_config(tmp_path / "dev.yaml", f"127.0.0.1:{free_port()}", identities / "chatops-bot.pem")
+    result = run("check-config", "--connect", "-c", str(config))
+    assert result.returncode == 1
+    assert "teleport.addr: cannot connect" in result.stderr
+    assert "connection refused" in result.stderr
+
+
+def test_connect_names_a_ca_mismatch(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, _ = devstack
+    stranger = ClusterCA.generate("other.example.com")
+    identity = tmp_path / "stranger.pem"
+    write_identity_file(stranger.issue_identity("chatops-bot", ["chatops-bot"]), identity)
+    result = run("check-config", "--connect", "-c", str(write_config(tmp_path / "dev.yaml", addr, identity)))
+    assert result.returncode == 1
+    assert "teleport.addr: TLS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_connect_names_an_expired_certificate(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, identities = devstack
+    ca = ClusterCA.load(identities / "ca")
+    identity = tmp_path / "expired.pem"
+    past = datetime.now(UTC) - timedelta(hours=3)
+    write_identity_file(ca.issue_identity("chatops-bot", ["chatops-bot"], not_before=past,
+                                          valid_for=timedelta(hours=1)), identity)
+    result = run("check-config", "--connect", "-c", str(write_config(tmp_path / "dev.yaml", addr, identity)))
+    assert result.returncode == 1
+    assert "teleport.identity_file: the certificate expired at" in result.stderr
+
+
+def test_connect_names_a_missing_permission(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, identities = devstack
+    config = write_config(tmp_path / "dev.yaml", addr, identities / "alice.pem")
+    result = run("check-config", "--connect", "-c", str(config))
+    assert result.returncode == 1
+    assert "as alice, but Teleport refused to list users (permission)" in result.stderr
+
+
+def test_connect_names_a_malformed_identity_file(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, _ = devstack
+    identity = tmp_path / "broken.pem"
+    identity.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    result = run("check-config", "--connect", "-c", str(write_config(tmp_path / "dev.yaml", addr, identity)))
+    assert result.returncode == 1
+    assert result.stderr.startswith("teleport.identity_file: ")
+    assert "Traceback" not in result.stderr
