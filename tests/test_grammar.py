@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from commands import grammar, usage
 from commands.errors import UsageError
 from commands.grammar import (
     SUBCOMMANDS,
@@ -189,6 +190,11 @@ def test_every_subcommand_has_usage_and_help() -> None:
     request_help = SUBCOMMANDS["request"].details
     assert all(part in request_help for part in ("30m", "1h30m", "14d", "--for=2h", "--reason"))
     assert "6" in SUBCOMMANDS["approve"].details
+
+
+def test_the_grammar_hands_out_the_one_subcommand_table() -> None:
+    assert (grammar.SUBCOMMANDS, grammar.USAGE, grammar.Spec) == (usage.SUBCOMMANDS, usage.USAGE, usage.Spec)
+    assert grammar.SUBCOMMANDS is usage.SUBCOMMANDS
 
 
 @pytest.mark.parametrize(

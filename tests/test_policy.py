@@ -1,4 +1,4 @@
-"""Who may review or request which roles: a table of Teleport-format roles against the bot's policy."""
+"""Who may review or request which roles: Teleport-format roles against the bot's policy and matchers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatops_bot.devstack.seed import parse_role
-from commands import policy
+from commands import matchers, policy
 from commands.model import AccessRequest, ClaimMapping, RequestState, Role, Threshold, User
 
 
@@ -392,7 +392,7 @@ def test_request_settings_reason_rule(spec: str, requested: list[str], required:
     ],
 )
 def test_compile_matcher(expr: str, value: str, expected: bool) -> None:
-    assert policy.compile_matcher(expr).matches(value) is expected
+    assert matchers.compile_matcher(expr).matches(value) is expected
 
 
 @pytest.mark.parametrize(
@@ -415,8 +415,8 @@ def test_compile_matcher(expr: str, value: str, expected: bool) -> None:
     ],
 )
 def test_compile_matcher_refuses(expr: str) -> None:
-    with pytest.raises(policy.MatcherError):
-        policy.compile_matcher(expr)
+    with pytest.raises(matchers.MatcherError):
+        matchers.compile_matcher(expr)
 
 
 @pytest.mark.parametrize(
@@ -424,7 +424,7 @@ def test_compile_matcher_refuses(expr: str) -> None:
 )
 @pytest.mark.parametrize("value", ["a" * 255 + "b", "-" * 256, "ab" * 128])
 def test_accepted_patterns_stay_fast_on_hostile_values(expr: str, value: str) -> None:
-    matcher = policy.compile_matcher(expr)
+    matcher = matchers.compile_matcher(expr)
     started = time.perf_counter()
     matcher.matches(value)
     assert time.perf_counter() - started < 0.5
@@ -437,13 +437,12 @@ def test_claims_to_roles_expands_captures_like_go() -> None:
     ]
     traits = {"groups": ("team-dba", "admins", "other")}
     # Go reads `$1x` as the (missing) group "1x", so it expands to nothing and is dropped.
-    assert policy.claims_to_roles(mappings, traits) == ["dba-reviewer", "$1", "static", "admin"]
+    assert matchers.claims_to_roles(mappings, traits) == ["dba-reviewer", "$1", "static", "admin"]
 
 
 def test_claims_to_roles_ignores_case_mismatches() -> None:
-    assert (
-        policy.claims_to_roles([ClaimMapping("groups", "Admins", ("admin",))], {"groups": ("admins",)}) == []
-    )
+    mappings = [ClaimMapping("groups", "Admins", ("admin",))]
+    assert matchers.claims_to_roles(mappings, {"groups": ("admins",)}) == []
 
 
 def test_may_submit_for() -> None:
@@ -469,8 +468,8 @@ REGEX_PIECES = st.sampled_from(
 )
 def test_any_matcher_text_compiles_and_matches_or_is_refused(expr: str, value: str) -> None:
     try:
-        outcome = policy.compile_matcher(expr).matches(value)
-    except policy.PolicyError:
+        outcome = matchers.compile_matcher(expr).matches(value)
+    except matchers.PolicyError:
         return
     assert isinstance(outcome, bool)
 
@@ -479,7 +478,7 @@ def test_any_matcher_text_compiles_and_matches_or_is_refused(expr: str, value: s
 @given(st.lists(REGEX_PIECES, max_size=20).map("".join), st.text(max_size=20), st.text(max_size=20))
 def test_any_claim_mapping_yields_roles_or_is_refused(value: str, role: str, trait: str) -> None:
     try:
-        roles = policy.claims_to_roles([ClaimMapping("c", value, (role,))], {"c": (trait,)})
-    except policy.PolicyError:
+        roles = matchers.claims_to_roles([ClaimMapping("c", value, (role,))], {"c": (trait,)})
+    except matchers.PolicyError:
         return
     assert all(isinstance(name, str) and name for name in roles)

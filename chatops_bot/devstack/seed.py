@@ -2,7 +2,8 @@
 
 The devstack Teleport stand-in starts from these files, so they are written exactly as one would write
 them for `tctl create`: a YAML list of resources or several YAML documents. Only the structure is checked
-here; role matchers and `where` clauses are evaluated (and refused when undecidable) by `commands.policy`.
+here; `commands.matchers` evaluates role matchers and `commands.policy` the `where` clauses, each
+refusing what it cannot decide.
 Keys this project does not model (node labels, kubernetes groups, most options...) are accepted and
 ignored at the `options`, `allow` and `deny` level; inside the blocks we model, unknown keys are errors.
 """
