@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from chatops_bot.devstack import semantics
 from chatops_bot.devstack.seed import Seed
 from commands import policy
-from commands.errors import AccessDenied, BadParameter, CompareFailed, NotFound
+from commands.errors import AccessDenied, AlreadyExists, BadParameter, CompareFailed, NotFound
 from commands.model import AccessRequest, RequestState, Role, User
 
 MAX_ACCESS_DURATION = timedelta(days=14)
@@ -138,6 +138,9 @@ class Store:
                 uuid.UUID(request_id)
             except ValueError:
                 raise BadParameter(f'invalid access request id "{request_id}"') from None
+            # The backend's Create refuses an existing key: a re-sent ID must not reset a reviewed request.
+            if request_id in self.requests and not dry_run:
+                raise AlreadyExists(f'access request "{request_id}" already exists')
         if dry_run:
             # Like Teleport: a dry run asks for the longest possible access, so it reveals the cap.
             draft = replace(draft, max_duration=now + MAX_ACCESS_DURATION)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ import grpc
 from google.protobuf.empty_pb2 import Empty
 
 from chatops_bot.teleport import convert
-from chatops_bot.teleport.errors import from_rpc_error
+from chatops_bot.teleport.errors import UNREACHABLE, from_rpc_error
 from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
 from chatops_bot.teleport.identity import (
     Identity,
@@ -29,7 +29,7 @@ from chatops_bot.teleport.identity import (
     load_identity_file,
     load_tls_files,
 )
-from commands.errors import NotFound, NotImplementedByServer, Unavailable
+from commands.errors import BackendError, NotFound, NotImplementedByServer, Unavailable
 from commands.model import (
     AccessRequest,
     Capabilities,
@@ -105,6 +105,9 @@ class TeleportClient:
         self._identity: Identity | None = None
         self._has_list = True
         self._has_create_v2 = True
+        # Channels replaced by an identity reload, each with the timer that closes it after the grace.
+        self._retired: dict[grpc.aio.Channel, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     # --- channel ----------------------------------------------------------------------------------
 
@@ -145,13 +148,40 @@ class TeleportClient:
         self._stub = authservice_pb2_grpc.AuthServiceStub(self._channel)
         if old is not None:
             logger.info("identity changed on disk; reconnecting to Teleport as %s", identity.username)
-            asyncio.get_running_loop().call_later(OLD_CHANNEL_GRACE, _close_later, old)
+            self._retired[old] = asyncio.get_running_loop().call_later(
+                OLD_CHANNEL_GRACE, self._close_retired, old
+            )
         self._identity = identity
         self._fingerprint = fingerprint
         return self._stub
 
+    def _close_retired(self, channel: grpc.aio.Channel) -> None:
+        self._retired.pop(channel, None)
+        # Keep a reference: the event loop holds tasks only weakly.
+        task = asyncio.ensure_future(channel.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (("version", self._version),)
+
+    def _error(self, err: grpc.aio.AioRpcError, method: str) -> BackendError:
+        """The domain error, naming an expired or not-yet-valid certificate: TLS only says "Socket closed"."""
+        error = from_rpc_error(err, method)
+        if isinstance(error, Unavailable) and self._identity is not None:
+            certificate = self._identity.certificate
+            now = datetime.now(UTC)
+            if certificate.not_valid_after_utc <= now:
+                error.detail += (
+                    f" (the bot's certificate for {self._identity.username} expired at "
+                    f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; renew the identity)"
+                )
+            elif certificate.not_valid_before_utc > now:
+                error.detail += (
+                    f" (the bot's certificate is not valid before "
+                    f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; check the clock)"
+                )
+        return error
 
     async def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
         stub = self._ensure_channel()
@@ -160,7 +190,7 @@ class TeleportClient:
                 request, timeout=timeout or self.timeout, metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err, method) from None
+            raise self._error(err, method) from None
 
     async def _stream(self, method: str, request: Any) -> list[Any]:
         stub = self._ensure_channel()
@@ -168,9 +198,15 @@ class TeleportClient:
             call = getattr(stub, method)(request, timeout=self.timeout, metadata=self._metadata())
             return [item async for item in call]
         except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err, method) from None
+            raise self._error(err, method) from None
 
     async def close(self) -> None:
+        for channel, timer in list(self._retired.items()):
+            timer.cancel()
+            await channel.close()
+        self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -211,6 +247,10 @@ class TeleportClient:
             try:
                 return convert.request_from_proto(await self._call("CreateAccessRequestV2", pb))
             except NotImplementedByServer:
+                if dry_run:
+                    # CreateAccessRequest returns nothing to show, and a server older than DryRun
+                    # would store a real request.
+                    raise
                 logger.info("CreateAccessRequestV2 is not implemented; using CreateAccessRequest")
                 self._has_create_v2 = False
         await self._call("CreateAccessRequest", pb)
@@ -317,8 +357,12 @@ class TeleportClient:
 
     # --- events -----------------------------------------------------------------------------------
 
-    async def watch_requests(self) -> AsyncIterator[WatchEvent]:
-        """The access-request event stream; INIT first. No deadline: it lives until cancelled."""
+    async def watch_requests(self) -> AsyncGenerator[WatchEvent, None]:
+        """The access-request event stream; INIT first. No deadline: it lives until cancelled.
+
+        After an identity renewal the stream ends with `Unavailable` once the old channel's grace is
+        over; the watcher then watches again with the new identity.
+        """
         stub = self._ensure_channel()
         watch = authservice_pb2.Watch(Kinds=[types_pb2.WatchKind(Kind="access_request")])
         call = stub.WatchEvents(watch, metadata=self._metadata())
@@ -326,7 +370,16 @@ class TeleportClient:
             async for event in call:
                 yield _watch_event(event)
         except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err, "WatchEvents") from None
+            raise self._error(err, "WatchEvents") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # grpc cancels the calls of a channel we close (a renewal's grace ran out, or close()):
+            # the watcher must see a stream to reopen, not mistake it for its own cancellation.
+            raise Unavailable(
+                UNREACHABLE, detail="WatchEvents: the client closed this stream's channel; watch again"
+            ) from None
         finally:
             call.cancel()
 
@@ -340,10 +393,7 @@ def _watch_event(event: authservice_pb2.Event) -> WatchEvent:
     return WatchEvent("put", request_id=request.id, request=request)
 
 
-def _created_key(request: AccessRequest) -> datetime:
-    return request.created or datetime.min.replace(tzinfo=UTC)
-
-
-def _close_later(channel: grpc.aio.Channel) -> None:
-    asyncio.ensure_future(channel.close())
+def _created_key(request: AccessRequest) -> tuple[datetime, str]:
+    # Ties broken by ID as ListAccessRequests does, so both paths give the same order.
+    return request.created or datetime.min.replace(tzinfo=UTC), request.id
 

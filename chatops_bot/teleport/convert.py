@@ -50,7 +50,8 @@ def duration_from_ns(ns: int) -> timedelta | None:
 
 
 def duration_to_ns(value: timedelta | None) -> int:
-    return int(value.total_seconds() * 1_000_000) * 1000 if value else 0
+    # Integer arithmetic: total_seconds() is a float and drops microseconds from long durations.
+    return value // timedelta(microseconds=1) * 1000 if value else 0
 
 
 def traits_from_proto(values: wrappers_pb2.LabelValues) -> Traits:

@@ -13,6 +13,21 @@ import grpc
 from commands import errors
 
 UNREACHABLE = "Teleport is unreachable right now; nothing was changed. Try again in a minute."
+# A write that timed out or was cancelled may still have been applied: never claim it was not.
+NO_ANSWER = (
+    "Teleport did not answer in time; the change may or may not have been made. Check before trying again."
+)
+_WRITES = frozenset(
+    {
+        "CreateAccessRequestV2",
+        "CreateAccessRequest",
+        "SubmitAccessReview",
+        "SetAccessRequestState",
+        "DeleteAccessRequest",
+        "UpdatePluginData",
+    }
+)
+_IN_FLIGHT = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.BackendError]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
@@ -36,7 +51,7 @@ def from_rpc_error(err: grpc.aio.AioRpcError, method: str) -> errors.BackendErro
     detail = err.details() or code.name
     kind = _BY_CODE.get(code, errors.BackendError)
     if kind is errors.Unavailable:
-        message = UNREACHABLE
+        message = NO_ANSWER if code in _IN_FLIGHT and method in _WRITES else UNREACHABLE
     elif kind is errors.NotImplementedByServer:
         message = f"This Teleport cluster does not support {method}; it may be too old for this bot."
     else:
