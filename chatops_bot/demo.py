@@ -23,14 +23,16 @@ from chatops_bot.wiring import SystemClock
 from commands.context import CommandConfig, Context
 
 BOT_USER = "chatops-bot"
+# Who types what, and whether the bot should go along with it (carol may not review: a refusal).
 SCRIPT = (
-    ("alice", "/access help"),
-    ("alice", "/access request dba --for 2h INC-4411 replica lag on the primary"),
-    ("carol", "/access approve {id} looks fine to me"),
-    ("bob", "/access list"),
-    ("bob", "/access approve {id} go ahead"),
-    ("alice", "/access list active"),
+    ("alice", "/access help", True),
+    ("alice", "/access request dba --for 2h INC-4411 replica lag on the primary", True),
+    ("carol", "/access approve {id} looks fine to me", False),
+    ("bob", "/access list", True),
+    ("bob", "/access approve {id} go ahead", True),
+    ("alice", "/access list active", True),
 )
+EXIT_UNEXPECTED = 1
 
 
 def demo_seed_text() -> str:
@@ -49,6 +51,7 @@ async def start_demo(workdir: Path) -> tuple[DevTeleport, TeleportClient, Contex
 
 async def run_demo(*, write: Callable[[str], None] = print, interactive: bool = False,
                    read: Callable[[str], str] = input) -> int:
+    """Run the demo; 0 when every scripted step went as the script says, else `EXIT_UNEXPECTED`."""
     with tempfile.TemporaryDirectory(prefix="chatops-demo-") as tmp:
         teleport, client, ctx = await start_demo(Path(tmp))
         try:
@@ -57,22 +60,26 @@ async def run_demo(*, write: Callable[[str], None] = print, interactive: bool = 
             session = ConsoleSession(ctx, user="alice", write=write)
             if interactive:
                 await _interactive(session, write, read)
-            else:
-                await _scripted(session, teleport, write)
+                return 0
+            return await _scripted(session, teleport, write)
         finally:
             await client.close()
             await teleport.stop()
-    return 0
 
 
-async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None]) -> None:
-    for user, line in SCRIPT:
+async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None]) -> int:
+    for step, (user, line, should_succeed) in enumerate(SCRIPT, start=1):
         latest = max(teleport.store.requests.values(), key=lambda r: r.created or datetime.min.replace(tzinfo=UTC),
                      default=None)
         line = line.format(id=latest.id[:8] if latest else "")
         session.user = user
         write(f"\n{user}> {line}")
-        await session.handle(line)
+        reply = await session.handle(line)
+        if reply is None or reply.ok is not should_succeed:
+            # A demo that carries on after a surprise would only show more surprises.
+            write(f"\nThe demo stopped: step {step} did not go as scripted.")
+            return EXIT_UNEXPECTED
+    return 0
 
 
 async def _interactive(session: ConsoleSession, write: Callable[[str], None], read: Callable[[str], str]) -> None:

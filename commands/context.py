@@ -53,19 +53,23 @@ class Context:
     async def find_request(
         self, request_id: str, visible: Callable[[AccessRequest], bool] = lambda _: True
     ) -> AccessRequest:
-        """A full ID, or a unique prefix of at least 6 characters. An ambiguous prefix names only the
-        matches `visible` lets this person see."""
+        """A full ID, or a prefix of at least 6 characters that is unique among the requests `visible` lets
+        this person see. Requests they may not see are never named, nor counted, in a refusal."""
         if len(request_id) == FULL_ID_LENGTH:
             try:
                 return await self.backend.get_request(request_id)
             except NotFound:
                 raise UsageError(messages.not_found(request_id)) from None
         matches = [r for r in await self.backend.list_requests() if r.id.startswith(request_id.lower())]
-        if not matches:
+        if len(matches) == 1:
+            return matches[0]  # the caller decides what someone who may not see it is told
+        # Several match: only those the person can see count, so listing one never reveals another.
+        seen = [m for m in matches if visible(m)]
+        if not seen:
             raise UsageError(messages.not_found(request_id))
-        if len(matches) > 1:
-            raise UsageError(messages.ambiguous(request_id, [m for m in matches if visible(m)], len(matches)))
-        return matches[0]
+        if len(seen) > 1:
+            raise UsageError(messages.ambiguous(request_id, seen, len(seen)))
+        return seen[0]
 
     def web_url(self, request_id: str) -> str:
         return messages.web_link(self.config.web_proxy_addr, request_id)

@@ -11,7 +11,7 @@ import uuid
 
 from commands import help, listing, messages, request, review, show
 from commands.context import Context
-from commands.errors import CommandError
+from commands.errors import BackendError, CommandError
 from commands.grammar import HelpCommand, ListCommand, RequestCommand, ReviewCommand, ShowCommand, parse
 from commands.reply import Invocation, Reply
 
@@ -34,12 +34,18 @@ async def dispatch(invocation: Invocation, ctx: Context) -> Reply:
                 return await review.run(command, invocation, ctx)
             case _:
                 raise AssertionError(f"no handler for {command!r}")
+    except BackendError as err:
+        # Built around Teleport's own words, which echo what the person typed (a role named `@channel`).
+        return Reply(text=messages.backend_error(err.message), ok=False)
     except CommandError as err:
         return Reply(text=err.message, ok=False)
     except Exception:
         correlation_id = uuid.uuid4().hex[:12]
+        # The id goes in the message as well as in `extra`: it is what the person reports, and a plain
+        # text log format shows no extras.
         logger.exception(
-            "command failed",
+            "command failed (error id %s)",
+            correlation_id,
             extra={"correlation_id": correlation_id, "platform": invocation.platform, "chat_user": invocation.actor.id},
         )
         return Reply(text=messages.apology(correlation_id), ok=False)

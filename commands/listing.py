@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from commands import messages, policy
 from commands.context import Context
@@ -19,15 +20,22 @@ async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Rep
     user, roles = await ctx.user_and_roles(name)
     scope = command.scope or ("pending" if _is_reviewer(roles) else "mine")
     now = ctx.clock.now()
-    visible = [r for r in await ctx.backend.list_requests() if _selected(scope, r, user, roles, now)]
-    if not visible:
+    # As in Teleport: your own requests, and those you may review.
+    seeable = [
+        r for r in await ctx.backend.list_requests()
+        if r.user == user.name or policy.review_decision(user, roles, r).allowed
+    ]
+    listed = [r for r in seeable if _selected(scope, r, user, now)]
+    if not listed:
         return Reply(text=messages.nothing_listed(scope))
-    pages = math.ceil(len(visible) / PAGE_SIZE)
+    pages = math.ceil(len(listed) / PAGE_SIZE)
     if command.page > pages:
         raise UsageError(messages.page_out_of_range(command.page, pages))
-    chunk = visible[(command.page - 1) * PAGE_SIZE : command.page * PAGE_SIZE]
-    lines = [messages.list_header(scope, command.page, pages, len(visible))]
-    lines += [messages.list_line(r, now) for r in chunk]
+    # Long enough to tell apart everything this person can see, so each ID shown finds its request.
+    id_length = messages.distinct_id_length([r.id for r in seeable])
+    chunk = listed[(command.page - 1) * PAGE_SIZE : command.page * PAGE_SIZE]
+    lines = [messages.list_header(scope, command.page, pages, len(listed))]
+    lines += [messages.list_line(r, now, id_length) for r in chunk]
     footer = messages.list_footer(scope, command.page, pages)
     if footer:
         lines.append(footer)
@@ -35,19 +43,23 @@ async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Rep
 
 
 def _is_reviewer(roles: list[Role]) -> bool:
-    return any(r.allow.review_requests is not None for r in roles)
+    """Whether some role lets this person review requests (not merely preview or submit for others)."""
+    return any(
+        r.allow.review_requests is not None
+        and bool(r.allow.review_requests.roles or r.allow.review_requests.claims_to_roles)
+        for r in roles
+    )
 
 
-def _selected(scope: str, request: AccessRequest, user: User, roles: list[Role], now: object) -> bool:
+def _selected(scope: str, request: AccessRequest, user: User, now: datetime) -> bool:
+    """Whether a request this person can see belongs in `scope`."""
     mine = request.user == user.name
     if scope == "mine":
         return mine
-    may_review = not mine and policy.review_decision(user, roles, request).allowed
     if scope == "pending":
         reviewed = any(r.author == user.name for r in request.reviews)
-        return request.state is RequestState.PENDING and may_review and not reviewed
-    if not (mine or may_review):
-        return False
+        return request.state is RequestState.PENDING and not mine and not reviewed
     if scope == "active":
-        return request.state is RequestState.APPROVED and bool(request.access_expires and request.access_expires > now)  # type: ignore[operator]
+        expires = request.access_expires
+        return request.state is RequestState.APPROVED and expires is not None and expires > now
     return True

@@ -6,6 +6,7 @@ renderer sees it. Renderers only lay out and escape for their platform.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -32,8 +33,19 @@ def names(items: Sequence[str]) -> str:
     return ", ".join(name(i) for i in items) or "none"
 
 
-def short_id(request_id: str) -> str:
-    return request_id[:SHORT_ID]
+def short_id(request_id: str, length: int = SHORT_ID) -> str:
+    return request_id[:length]
+
+
+def distinct_id_length(request_ids: Sequence[str]) -> int:
+    """How many leading characters tell these IDs apart, at least `SHORT_ID`.
+
+    Teleport's IDs are UUIDv7: they start with the creation time, so requests made within a minute or
+    so share their first 8 characters, and a list showing only those would show the same ID twice.
+    """
+    ordered = sorted(set(request_ids))  # the longest shared prefix is between neighbours
+    shared = max((len(os.path.commonprefix([a, b])) for a, b in zip(ordered, ordered[1:])), default=0)
+    return max(SHORT_ID, shared + 1)
 
 
 def relative(when: datetime, now: datetime) -> str:
@@ -111,7 +123,7 @@ def card(
     )
 
 
-def list_line(request: AccessRequest, now: datetime) -> str:
+def list_line(request: AccessRequest, now: datetime, id_length: int = SHORT_ID) -> str:
     age = relative(request.created, now) if request.created else "?"
     reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or "no reason"
     state = STATE_LABEL[request.state]
@@ -119,7 +131,8 @@ def list_line(request: AccessRequest, now: datetime) -> str:
         state += f", {request.approvals} of {request.approvals_needed}"
     elif request.state is RequestState.APPROVED and request.access_expires:
         state += f", {format_duration_left(request.access_expires, now)}"
-    return f"{short_id(request.id)}  {name(request.user)}  {names(request.roles)}  \u00b7 {reason} \u00b7 {age} \u00b7 {state}"
+    who = f"{short_id(request.id, id_length)}  {name(request.user)}  {names(request.roles)}"
+    return f"{who}  \u00b7 {reason} \u00b7 {age} \u00b7 {state}"
 
 
 def format_duration_left(until: datetime, now: datetime) -> str:
@@ -138,9 +151,10 @@ def created(request: AccessRequest) -> str:
 
 def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
     verb = "approved" if approve else "denied"
-    after = "" if state is RequestState.PENDING else f" The request is now {STATE_LABEL[state].lower()}."
+    after = f" The request is now {STATE_LABEL[state].lower()}."
     if state is RequestState.PENDING:
-        after = " It needs more approvals before it takes effect."
+        more = "approvals before it takes effect" if approve else "denials before it is denied"
+        after = f" It needs more {more}."
     return f"You {verb} request {short_id(request_id)}.{after}"
 
 
@@ -154,10 +168,11 @@ def already_resolved(request: AccessRequest, now: datetime) -> str:
 
 def unknown_user(user: ChatUser, trait: str) -> str:
     who = name(user.name or user.id)
-    how = f"add the trait `{trait}: {user.id}` to your Teleport user" if trait else "ask an admin to map you"
+    chat_id = name(user.id)  # from the platform, but shown back to the person: made safe like any name
+    how = f"add the trait `{trait}: {chat_id}` to your Teleport user" if trait else "ask an admin to map you"
     return (
         f"I don't know which Teleport user you are, {who}. To get linked, {how} "
-        f"(or ask an admin to add `{user.platform}:{user.id}` to `users.map` in the bot's config)."
+        f"(or ask an admin to add `{name(user.platform)}:{chat_id}` to `users.map` in the bot's config)."
     )
 
 
@@ -184,9 +199,10 @@ def already_reviewed(request_id: str) -> str:
     return f"You have already reviewed request {short_id(request_id)}; Teleport counts one review per person."
 
 
-def as_bot_needs_one(request: AccessRequest) -> str:
+def as_bot_needs_one(request: AccessRequest, needed: int, approve: bool) -> str:
+    what = "approvals" if approve else "denials"
     return (
-        f"Request {short_id(request.id)} needs {request.approvals_needed} approvals, but this bot reviews as one "
+        f"Request {short_id(request.id)} needs {needed} {what}, but this bot reviews as one "
         "identity (review.mode: as_bot) and can only count once. Review it in Teleport (`tsh request review`) "
         "or the Web UI."
     )
@@ -202,6 +218,13 @@ def duration_capped(asked: timedelta, allowed: timedelta, roles: Sequence[str]) 
         f"You asked for {format_duration(asked)}, but {names(roles)} allows at most "
         f"{format_duration(allowed)} of access. Nothing was requested; try again with --for "
         f"{format_duration(allowed)} or less."
+    )
+
+
+def duration_was_capped(asked: timedelta, granted: timedelta, roles: Sequence[str]) -> str:
+    return (
+        f"You asked for {format_duration(asked)}, but {names(roles)} allows at most "
+        f"{format_duration(granted)} of access, so that is what this request grants."
     )
 
 
@@ -233,6 +256,11 @@ def list_footer(scope: str, page: int, pages: int) -> str:
 
 def page_out_of_range(page: int, pages: int) -> str:
     return f"There is no page {page}; there {'is' if pages == 1 else 'are'} {pages}."
+
+
+def backend_error(message: str) -> str:
+    """What Teleport said (refused, or could not be reached), made safe: it may quote what was typed."""
+    return safe_text(message, limit=REASON_LIMIT, multiline=True)
 
 
 def apology(correlation_id: str) -> str:

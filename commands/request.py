@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from commands import messages
 from commands.context import Context
-from commands.errors import BadParameter, UsageError
+from commands.errors import BadParameter, NotImplementedByServer, UsageError
 from commands.grammar import RequestCommand
 from commands.reply import Invocation, Reply
 
@@ -31,14 +31,22 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
             raise UsageError(messages.reason_required(command.roles)) from None
         raise
     now = ctx.clock.now()
+    text = messages.created(request)
+    granted = request.requested_duration
+    if command.duration and granted is not None and granted + CAP_TOLERANCE < command.duration:
+        # Only when Teleport could not be asked beforehand (no dry run): say so rather than let it pass.
+        text += " " + messages.duration_was_capped(command.duration, granted, command.roles)
     return Reply(
-        text=messages.created(request),
+        text=text,
         cards=(messages.card(request, now=now, web_url=ctx.web_url(request.id)),),
     )
 
 
 async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> None:
-    """Teleport silently caps a duration at the roles' max_duration; we say so instead, before creating."""
+    """Teleport silently caps a duration at the roles' max_duration; we say so instead, before creating.
+
+    A server older than CreateAccessRequestV2 has no dry run: then the reply says what was granted.
+    """
     assert command.duration is not None
     try:
         preview = await ctx.backend.create_request(
@@ -49,9 +57,8 @@ async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> N
             suggested_reviewers=command.reviewers,
             dry_run=True,
         )
-    except BadParameter:
-        return  # the real create reports it with Teleport's words
-    if preview.created and preview.access_expires:
-        allowed = preview.access_expires - preview.created
-        if allowed + CAP_TOLERANCE < command.duration:
-            raise UsageError(messages.duration_capped(command.duration, allowed, command.roles))
+    except (BadParameter, NotImplementedByServer):
+        return  # the real create reports a bad parameter with Teleport's words
+    allowed = preview.requested_duration
+    if allowed is not None and allowed + CAP_TOLERANCE < command.duration:
+        raise UsageError(messages.duration_capped(command.duration, allowed, command.roles))

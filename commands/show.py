@@ -20,7 +20,11 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
     request = await ctx.find_request(command.request_id, visible)
     if not visible(request):
         raise UsageError(messages.not_found(command.request_id))
-    may_review = request.user != user.name and not ctx.config.web_only_roles.intersection(request.roles)
+    may_review = (
+        request.user != user.name
+        and not ctx.config.web_only_roles.intersection(request.roles)
+        and not any(r.author == user.name for r in request.reviews)
+    )
     actions = (Action.APPROVE, Action.DENY) if may_review else ()
     card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id))
     return Reply(text=f"Request {messages.short_id(request.id)}", cards=(card,))

@@ -8,7 +8,7 @@ from chatops_bot.adapters.console.render import render
 from commands.context import Context
 from commands.dispatch import dispatch
 from commands.model import ChatUser
-from commands.reply import Invocation
+from commands.reply import Invocation, Reply
 
 PROMPT_COMMAND = "/access"
 
@@ -19,24 +19,28 @@ class ConsoleSession:
         self.user = user
         self.write = write
 
-    async def handle(self, line: str) -> None:
-        """One line: `/access …` runs a command; `as NAME` switches who is typing."""
+    async def handle(self, line: str) -> Reply | None:
+        """One line: `/access …` runs a command and returns its reply; `as NAME` switches who is typing."""
         line = line.strip()
         if not line or line.startswith("#"):
-            return
-        if line.startswith("as "):
-            self.user = line[3:].strip()
+            return None
+        word = line.split(maxsplit=1)[0]
+        rest = line[len(word) :].strip()
+        if word == "as":
+            if not rest:
+                self.write("Say who: `as NAME`.")
+                return None
+            self.user = rest
             self.write(f"(now typing as {self.user})")
-            return
-        text = line
-        if text.split(" ", 1)[0] == PROMPT_COMMAND:
-            text = text[len(PROMPT_COMMAND):]
-        elif not text.startswith("/"):
-            self.write("Type `/access …`, or `as NAME` to switch user.")
-            return
-        else:
-            self.write(f"Unknown command {text.split(' ', 1)[0]}; this bot answers /access.")
-            return
-        invocation = Invocation(platform="console", actor=ChatUser("console", self.user, self.user), text=text.strip())
+            return None
+        if word != PROMPT_COMMAND:
+            if word.startswith("/"):
+                self.write(f"Unknown command {word}; this bot answers /access.")
+            else:
+                self.write("Type `/access …`, or `as NAME` to switch user.")
+            return None
+        actor = ChatUser("console", self.user, self.user)
+        invocation = Invocation(platform="console", actor=actor, text=rest)
         reply = await dispatch(invocation, self.ctx)
         self.write(render(reply))
+        return reply
