@@ -25,6 +25,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from commands.durations import format_duration, parse_duration
+from commands.errors import UsageError
+
 __all__ = ["ConfigError", "Settings", "load_config", "parse_duration"]
 
 
@@ -36,27 +39,6 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `1h30m`, `1d` -> timedelta; ValueError for anything else, zero included."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or not text.strip():
-        raise ValueError(f'not a duration: "{text}"')
-    seconds = sum(int(amount or 0) * size for amount, (_, size) in zip(match.groups(), _UNITS, strict=True))
-    if seconds == 0:
-        raise ValueError("must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-def _format_duration(duration: timedelta) -> str:
-    seconds, text = int(duration.total_seconds()), ""
-    for unit, size in _UNITS:
-        amount, seconds = divmod(seconds, size)
-        text += f"{amount}{unit}" if amount else ""
-    return text or "0s"
 
 
 def _problem(message: str, **context: Any) -> PydanticCustomError:
@@ -68,9 +50,9 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta) and value > timedelta(0):
         return value
     try:
-        return parse_duration(value if isinstance(value, str) else f"{value}")
-    except ValueError as exc:
-        raise _problem("{reason}", reason=str(exc)) from None
+        return parse_duration(value.strip() if isinstance(value, str) else f"{value}", maximum=None)
+    except UsageError as exc:
+        raise _problem("{reason}", reason=exc.message) from None
 
 
 _Checked = TypeVar("_Checked", str, SecretStr)
@@ -286,7 +268,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_shown(item) for item in value) + "]"
     if isinstance(value, timedelta):
-        return _format_duration(value)
+        return format_duration(value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Union
 
+from commands.durations import MAX_DURATION as MAX_DURATION
+from commands.durations import format_duration as format_duration
+from commands.durations import parse_duration
 from commands.errors import UsageError
-from commands.text import safe_text
+from commands.text import quoted as _show
 from commands.usage import SUBCOMMANDS, USAGE
 from commands.usage import Spec as Spec  # re-exported: callers take the whole grammar from here
 
 MAX_TEXT_BYTES = 8192
 MAX_REASON_BYTES = 4096  # Teleport refuses longer request and review reasons.
-MAX_DURATION = timedelta(days=14)  # Teleport caps an access request's duration at 14 days.
 MAX_NAMES = 20
 LIST_SCOPES = ("mine", "pending", "active", "all")
 
@@ -70,8 +72,6 @@ _CURLY_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})
 _OPTION = re.compile(r"(?:--|[\u2013\u2014])[A-Za-z]")
 _NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
 _REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
-_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
-_UNIT_SECONDS = (86400, 3600, 60, 1)
 _UNREADABLE = re.compile("[\ud800-\udfff]")
 _REASON_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -96,40 +96,6 @@ def parse(text: str) -> Command:
     except UsageError as error:
         # Every refusal ends with the usage line of the subcommand it was about.
         raise UsageError(f"{error.message}\nUsage: `{usage}`") from None
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `2h`, `1h30m`, `1d`: units s/m/h/d, largest first, more than 0 and at most 14d."""
-    match = _DURATION.fullmatch(text.lower())
-    if not text or match is None:
-        raise UsageError(
-            f"{_show(text)} is not a duration; use a number and a unit (s, m, h, d), largest unit first, "
-            "such as 30m, 2h, 1h30m or 1d."
-        )
-    numbers = [(group or "0").lstrip("0") or "0" for group in match.groups()]
-    # Ten digits of any unit already exceed 14 days; stopping there keeps int() cheap.
-    if any(len(number) >= 10 for number in numbers):
-        seconds = MAX_DURATION.days * 86400 + 1
-    else:
-        seconds = sum(int(number) * unit for number, unit in zip(numbers, _UNIT_SECONDS))
-    if seconds == 0:
-        raise UsageError(f"{_show(text)} is not long enough: a duration must be more than 0.")
-    if seconds > MAX_DURATION.days * 86400:
-        raise UsageError(f"{_show(text)} is too long: a duration can be at most 14d.")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(duration: timedelta) -> str:
-    """`duration` in the compact form `parse_duration` reads (`1h30m`, `2d`, `45s`), whole seconds."""
-    seconds = duration.days * 86400 + duration.seconds
-    if seconds < 0:
-        raise ValueError(f"cannot format a negative duration: {duration}")
-    parts = []
-    for unit, suffix in zip(_UNIT_SECONDS, "dhms"):
-        count, seconds = divmod(seconds, unit)
-        if count:
-            parts.append(f"{count}{suffix}")
-    return "".join(parts) or "0s"
 
 
 class _Words:
@@ -309,10 +275,6 @@ def _reason(text: str) -> str:
     return reason
 
 
-def _show(token: str) -> str:
-    """`token` quoted for an error message: short, one line, and unable to ping or restyle anything."""
-    shown = safe_text(token, limit=32)
-    return f"`{shown}`" if shown else '""'
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:

@@ -118,3 +118,9 @@ def _attaches_to_previous(char: str) -> bool:
         or 0x1F3FB <= code <= 0x1F3FF  # emoji skin-tone modifiers
         or 0xE0020 <= code <= 0xE007F  # tag characters (subdivision flags)
     )
+
+
+def quoted(token: str) -> str:
+    """`token` quoted for an error message: short, one line, and unable to ping or restyle anything."""
+    shown = safe_text(token, limit=32)
+    return f"`{shown}`" if shown else '""'

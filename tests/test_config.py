@@ -112,11 +112,11 @@ def test_settings_cannot_be_changed_after_loading(tmp_path: Path) -> None:
         (MINIMAL + "review:\n  mode: yolo\n", "review.mode: must be one of on_behalf, as_bot, resolve"),
         (
             MINIMAL + "reminders:\n  before_expiry: [15m, 5 minutes]\n",
-            'reminders.before_expiry[1]: not a duration: "5 minutes"',
+            'reminders.before_expiry[1]: `5 minutes` is not a duration; use a number and a unit (s, m, h, d), largest unit first, such as 30m, 2h, 1h30m or 1d.',
         ),
         (
             MINIMAL + "reminders:\n  nudge_pending_after: 0m\n",
-            "reminders.nudge_pending_after: must be longer than zero",
+            "reminders.nudge_pending_after: `0m` is not long enough: a duration must be more than 0.",
         ),
         (MINIMAL + "reminders:\n  max_nudges: -1\n", "reminders.max_nudges: must be at least 0"),
         (
@@ -183,7 +183,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "slack.bot_token: must start with xoxb-",
         "slack.signing_secret: required unless app_token is set",
         "review.mode: must be one of on_behalf, as_bot, resolve",
-        'reminders.before_expiry[0]: not a duration: "soon"',
+        'reminders.before_expiry[0]: `soon` is not a duration; use a number and a unit (s, m, h, d), largest unit first, such as 30m, 2h, 1h30m or 1d.',
     ]
 
 
@@ -209,7 +209,7 @@ def test_durations_accept_the_documented_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["-5m", "10", "1.5h", "m", "5 minutes"])
 def test_durations_refuse_garbage(tmp_path: Path, value: str) -> None:
     assert problems(tmp_path, MINIMAL + f'  timeout: "{value}"\n') == [
-        f'teleport.timeout: not a duration: "{value}"'
+        f"teleport.timeout: `{value}` is not a duration; use a number and a unit (s, m, h, d), largest unit first, such as 30m, 2h, 1h30m or 1d."
     ]
 
 
@@ -336,3 +336,9 @@ mattermost:
             "mattermost.command_tokens: must not be empty",
             "mattermost.action_secret: must be at least 32 characters",
         ]
+
+
+def test_an_absurd_duration_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL + '  timeout: "99999999999d"\n') == [
+        "teleport.timeout: `99999999999d` is too long to be a duration."
+    ]
