@@ -139,7 +139,8 @@ def format_duration_left(until: datetime, now: datetime) -> str:
     left = until - now
     if left <= timedelta(0):
         return "expired"
-    return f"{format_duration(timedelta(seconds=int(left.total_seconds()) // 60 * 60 or 60))} left"
+    # Rounded to the minute like `relative`, so a card's "in 2h" and a list's "2h left" agree.
+    return f"{format_duration(timedelta(minutes=max(1, round(left.total_seconds() / 60))))} left"
 
 
 # --- what the commands say --------------------------------------------------------------------------
