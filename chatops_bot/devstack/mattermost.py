@@ -9,7 +9,6 @@ requests Mattermost itself sends to the bot (slash command, button click, dialog
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import copy
@@ -24,11 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from chatops_bot.devstack.loopback import LoopbackServer
 
 BOT_TOKEN = "mm-devstack-token"
 BOT_USER_ID = "botuserid00000000000000000"
@@ -189,8 +189,7 @@ class DevMattermost:
         self._trigger_key = secrets.token_bytes(32)
         self._trigger_ttl = trigger_ttl  # ServiceSettings.OutgoingIntegrationRequestsTimeout, default 30 s
         self.calls: list[Call] = []
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loopback = LoopbackServer(self._app())
         self.url = ""
 
     @property
@@ -200,23 +199,12 @@ class DevMattermost:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        config = uvicorn.Config(self._app(), host=host, port=port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the Mattermost stand-in stopped before it started")
-            await asyncio.sleep(0.01)
-        bound = self._server.servers[0].sockets[0].getsockname()
-        self.url = f"http://{host}:{bound[1]}"
+        bound = await self._loopback.start(host, port)
+        self.url = f"http://{host}:{bound}"
         return self.url
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        self._server = self._task = None
+        await self._loopback.stop()
 
     @property
     def port(self) -> int:

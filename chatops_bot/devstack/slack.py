@@ -18,7 +18,6 @@ Choices where Slack's documentation is silent (UNCONFIRMED, kept here so they ar
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import json
@@ -29,13 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from chatops_bot.devstack.loopback import LoopbackServer
 from chatops_bot.devstack.slack_blocks import Rejection, check_message, check_view
 
 BOT_TOKEN = "xoxb-devstack"
@@ -162,8 +161,6 @@ class DevSlack:
         self._faults: dict[str, _Fault] = {}
         self._serial = itertools.count(1)
         self._last_ts = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         self.root_url = ""
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test, "chat.postMessage": self._post_message,
@@ -176,29 +173,18 @@ class DevSlack:
             Route("/api/{method}", self._api, methods=["GET", "POST"]),
             Route("/response/{token}", self._respond, methods=["POST"]),
         ])
+        self._loopback = LoopbackServer(self.app)
 
     # -- lifecycle and test-facing helpers ---------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on `host:port` (0 picks a free port); returns the Web API base URL."""
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the Slack stand-in stopped while starting")
-            await asyncio.sleep(0.01)
-        bound_port = self._server.servers[0].sockets[0].getsockname()[1]
+        bound_port = await self._loopback.start(host, port)
         self.root_url = f"http://{host}:{bound_port}"
         return self.api_url
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        self._server = self._task = None
+        await self._loopback.stop()
 
     @property
     def api_url(self) -> str:
