@@ -279,3 +279,122 @@ def as_bot_reason(reason: str, reviewer: str) -> str:
     """The reason recorded in Teleport when the bot reviews as itself: it names the chat reviewer."""
     said = f": {reason}" if reason else ""
     return f"reviewed in chat by {reviewer}{said}"
+
+
+# --- what chat adapters say around the commands (Slack first; any platform may use them) -------------
+
+ACTION_LABEL = {Action.APPROVE: "Approve", Action.DENY: "Deny", Action.EXTEND: "Extend"}
+
+
+def working_on_it() -> str:
+    return "Working on it\u2026 Teleport is slow to answer; the result will follow here."
+
+
+def more_not_shown(count: int) -> str:
+    return f"\u2026and {count} more not shown. `/access list` shows them page by page."
+
+
+def open_in_teleport() -> str:
+    return "Open in Teleport"
+
+
+def approve_confirm_title() -> str:
+    return "Approve this request?"
+
+
+def approve_confirm_text(request: AccessRequest) -> str:
+    return f"{name(request.user)} gets {names(request.roles)} as soon as the request is approved."
+
+
+def cancel() -> str:
+    return "Cancel"
+
+
+def request_form_title() -> str:
+    return "Request access"
+
+
+def request_form_submit() -> str:
+    return "Request"
+
+
+def request_form_roles() -> str:
+    return "Roles"
+
+
+def request_form_duration() -> str:
+    return "For how long"
+
+
+def request_form_duration_hint() -> str:
+    return "A number and a unit, largest first: 30m, 2h, 1h30m, 1d. Empty: as long as the roles allow."
+
+
+def request_form_reason() -> str:
+    return "Reason"
+
+
+def request_form_reviewers() -> str:
+    return "Reviewers"
+
+
+def request_form_reviewers_hint(suggested: Sequence[str]) -> str:
+    usual = f" Teleport already asks {names(suggested)}." if suggested else ""
+    return f"Teleport user names, separated by commas.{usual}"
+
+
+def request_form_no_roles() -> str:
+    return "Choose at least one role."
+
+
+def nothing_requestable() -> str:
+    return "Teleport lets you request no roles, so there is nothing to ask for. Ask an admin if that is wrong."
+
+
+def form_not_opened() -> str:
+    return (
+        "Slack could not open the form in time. Run `/access request` again, "
+        "or type it: `/access request ROLE --for 2h REASON…`."
+    )
+
+
+def deny_form_title() -> str:
+    return "Deny request"
+
+
+def deny_form_prompt(request_id: str) -> str:
+    return (
+        f"Why do you deny request {short_id(request_id)}? "
+        "Teleport records the reason, and the requester sees it."
+    )
+
+
+def deny_form_submit() -> str:
+    return "Deny"
+
+
+# --- Mattermost: the request dialog and the registered command ----------------------------------------
+
+
+def request_form_prompt(prompt: str) -> str:
+    """What Teleport's roles ask requesters to say (`request_prompt`), shown atop the request form."""
+    return safe_text(prompt, limit=REASON_LIMIT, multiline=True)
+
+
+def request_form_not_opened() -> str:
+    return (
+        "Mattermost could not open the request form. Run `/access request` again, "
+        "or type it: `/access request ROLE --for 2h REASON…`."
+    )
+
+
+def request_form_expired() -> str:
+    return "This form was opened more than an hour ago. Run `/access request` again for a fresh one."
+
+
+def command_display_name() -> str:
+    return "Teleport access"
+
+
+def command_description() -> str:
+    return "Request, list and review Teleport Access Requests"

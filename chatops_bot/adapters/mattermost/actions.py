@@ -1,0 +1,74 @@
+"""Approve / Deny clicks: verify the bot's MAC, then run the click as the typed command it stands for.
+
+A click becomes `approve <id>` or `deny <id>` through `commands.dispatch`, so it gets exactly the checks
+typing gets (who may review, own request, already decided). A decision answers with the card re-read
+from Teleport (without buttons once decided) as the post's `update`, and the outcome for the clicker as
+`ephemeral_text`; a refusal answers with `ephemeral_text` only, and Teleport is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from chatops_bot.adapters.mattermost import signing, web
+from chatops_bot.adapters.mattermost.render import Renderer
+from commands import messages
+from commands.context import Context
+from commands.dispatch import dispatch
+from commands.errors import BackendError
+from commands.model import ChatUser
+from commands.reply import Action, Invocation, RequestCard
+
+logger = logging.getLogger(__name__)
+
+Actor = Callable[[str, str], Awaitable[ChatUser]]
+
+
+class ActionHandler:
+    def __init__(self, *, ctx: Context, renderer: Renderer, secret: bytes, actor: Actor) -> None:
+        self.ctx, self.renderer, self.secret, self.actor = ctx, renderer, secret, actor
+
+    async def click(self, request: Request) -> Response:
+        body = await web.read_body(request)
+        payload = web.json_object(body) if body is not None else None
+        if payload is None:
+            return PlainTextResponse("expected a JSON object", 400)
+        context = payload.get("context")
+        verified = signing.verify_action(self.secret, context)
+        user_id = web.text_of(payload.get("user_id"))
+        if verified is None or not user_id:
+            # Mattermost never sends a context the bot did not write: this did not come from a real click.
+            logger.warning("refused a click whose context the bot did not sign (user %r)", user_id[:64])
+            return PlainTextResponse("forbidden", 403)
+        actor = await self.actor(user_id, web.text_of(payload.get("user_name")))
+        invocation = Invocation(
+            platform="mattermost",
+            actor=actor,
+            text=f"{verified.action} {verified.request_id}",
+            channel=web.text_of(payload.get("channel_id")),
+        )
+        reply = await dispatch(invocation, self.ctx)
+        ephemeral = isinstance(context, dict) and context.get("ephemeral") is True
+        if not reply.ok or ephemeral:
+            # An ephemeral post is not stored, so the server would fail an `update` of it (and then drop
+            # the ephemeral text too): the clicker learns the outcome, the old card stays as it was.
+            return JSONResponse(self.renderer.action_response(reply))
+        return JSONResponse(self.renderer.action_response(reply, await self._card(verified.request_id)))
+
+    async def _card(self, request_id: str) -> RequestCard | None:
+        """The card as Teleport now has it, buttons only while it is pending; None if Teleport is away."""
+        try:
+            request = await self.ctx.backend.get_request(request_id)
+        except BackendError as err:
+            logger.warning("reviewed %s but could not re-read it for the card: %s", request_id, err.message)
+            return None
+        except Exception:
+            # The review is done; a bug here must not turn the clicker's confirmation into "Action failed".
+            logger.exception("reviewed %s but could not build its card", request_id)
+            return None
+        now, url = self.ctx.clock.now(), self.ctx.web_url(request_id)
+        return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url)

@@ -1,0 +1,209 @@
+"""The bot's calls to Mattermost's REST API through `mattermostautodriver.AsyncTypedDriver`, retried so
+that nothing is dropped.
+
+The driver already retries a 429 on every method (honouring `Retry-After` up to `retry_max_sleep`) and
+502/503/504 on idempotent ones. It never retries a POST that failed with a 5xx, an HTML error page from
+a proxy (`InvalidMattermostError`, not a `MattermostError`) or a lost connection, because the post may
+have been created. Creating a post here is made idempotent instead: every attempt carries the same
+`pending_post_id`, which Mattermost deduplicates for 30 seconds, so these failures are retried with
+capped, jittered backoff until a time budget runs out, then logged as an error and raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from urllib.parse import quote, urlsplit
+
+import httpx
+from mattermostautodriver import AsyncTypedDriver
+from mattermostautodriver.exceptions import (
+    InvalidMattermostError,
+    MattermostError,
+    NoAccessTokenProvided,
+    ResourceNotFound,
+    TooManyRequests,
+    UnknownMattermostError,
+)
+
+from chatops_bot.config import MattermostSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REQUEST_TIMEOUT = 10.0  # seconds per HTTP call; the driver's default (None) would wait forever
+# The driver sleeps inside a call for a 429's Retry-After; keep that short so a command is never held up,
+# and let `_retrying` wait longer where waiting is right (creating a post).
+DRIVER_RETRY_MAX_SLEEP = 5
+
+
+class StartError(Exception):
+    """Mattermost cannot be used as configured; the message names the config key to fix."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    # Seconds for one post, under Mattermost's 30 s pending_post_id window, so a retry never duplicates.
+    budget: float = 25.0
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    # The driver's own retries inside each call: 429 always; 502-504 and lost connections on GET and PUT.
+    driver_retries: int = 3
+
+
+def driver_options(
+    settings: MattermostSettings, *, timeout: float = REQUEST_TIMEOUT, retries: int = 3
+) -> dict[str, Any]:
+    """`mattermost.url` and the bot token as the driver wants them: scheme, host and port apart."""
+    parts = urlsplit(settings.url)
+    if parts.path.strip("/"):
+        # The driver builds scheme://host:port + /api/v4/…; it has no way to add a path in between.
+        raise StartError(f"mattermost.url: {settings.url} has a path; give the server's root URL")
+    host = parts.hostname or ""
+    return {
+        "scheme": parts.scheme,
+        "url": f"[{host}]" if ":" in host else host,
+        "port": parts.port or (443 if parts.scheme == "https" else 80),
+        "token": settings.bot_token.get_secret_value(),
+        "request_timeout": timeout,
+        "max_retries": retries,
+        "retry_max_sleep": DRIVER_RETRY_MAX_SLEEP,
+    }
+
+
+class MattermostOutbound:
+    """Posts, patches, DMs, users and dialogs, as the bot account. `login()` first."""
+
+    def __init__(
+        self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy()
+    ) -> None:
+        self.driver = driver
+        self.base_url = base_url
+        self.retry = retry
+        self._direct_channels: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: MattermostSettings, *, retry: RetryPolicy = RetryPolicy()
+    ) -> MattermostOutbound:
+        driver = AsyncTypedDriver(driver_options(settings, retries=retry.driver_retries))
+        return cls(driver, base_url=settings.url, retry=retry)
+
+    @property
+    def bot_user_id(self) -> str:
+        return str(self.driver.client.userid)
+
+    async def login(self) -> None:
+        """`GET users/me` with the bot token; a refusal or no answer raises `StartError` naming the key."""
+        try:
+            await self.driver.login()
+        except NoAccessTokenProvided as err:
+            raise StartError(
+                f"mattermost.bot_token: Mattermost at {self.base_url} refused the token ({err}). Give the "
+                "access token of a bot account (System Console > Integrations > Bot Accounts)."
+            ) from None
+        except (MattermostError, InvalidMattermostError) as err:
+            status = getattr(err, "status_code", "?")
+            raise StartError(
+                f"mattermost.url: {self.base_url} answered {status} to GET users/me: {err}"
+            ) from None
+        except httpx.HTTPError as err:
+            raise StartError(f"mattermost.url: cannot reach Mattermost at {self.base_url}: {err!r}") from None
+        logger.info("logged in to Mattermost as %s (%s)", self.driver.client.username, self.bot_user_id)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    async def create_post(
+        self, channel_id: str, message: str, *, props: dict[str, Any] | None = None, root_id: str = ""
+    ) -> dict[str, Any]:
+        """`POST posts`, retried until it lands; raises once the retry budget is spent (and logs it)."""
+        options = {
+            "channel_id": channel_id,
+            "message": message,
+            "props": props,
+            "root_id": root_id or None,
+            # Mattermost's own clients use `<user id>:<millis>`; uniqueness is what matters.
+            "pending_post_id": f"{self.bot_user_id}:{time.time_ns() // 1_000_000}:{secrets.token_hex(4)}",
+        }
+        # Not `posts.create_post`: its typed signature has no `pending_post_id`.
+        post = await self._retrying(
+            f"POST posts in {channel_id}", lambda: self.driver.client.post("/api/v4/posts", options=options)
+        )
+        return cast(dict[str, Any], post)
+
+    async def patch_post(
+        self, post_id: str, *, message: str | None = None, props: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`PUT posts/{id}/patch` (idempotent, so every transient failure is retried)."""
+        # The generated hint types `props` as str; the server takes, and needs, an object.
+        post = await self._retrying(
+            f"PUT posts/{post_id}/patch",
+            lambda: self.driver.posts.patch_post(post_id, message=message, props=cast(Any, props)),
+        )
+        return cast(dict[str, Any], post)
+
+    async def direct_channel(self, user_id: str) -> str:
+        """The ID of the bot's DM channel with this user (`POST channels/direct`, which is idempotent)."""
+        if user_id not in self._direct_channels:
+            channel = await self._retrying(
+                f"POST channels/direct with {user_id}",
+                lambda: self.driver.channels.create_direct_channel(options=[self.bot_user_id, user_id]),
+            )
+            self._direct_channels[user_id] = str(channel["id"])
+        return self._direct_channels[user_id]
+
+    async def direct_message(
+        self, user_id: str, message: str, *, props: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await self.create_post(await self.direct_channel(user_id), message, props=props)
+
+    async def user(self, user_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.driver.users.get_user(user_id))
+
+    async def user_by_email(self, email: str) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], await self.driver.users.get_user_by_email(quote(email, safe="@")))
+        except ResourceNotFound:
+            return None
+
+    async def open_dialog(self, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:
+        # Not retried: a trigger ID is single-use and short-lived, and the person is waiting for the form.
+        await self.driver.integration_actions.open_interactive_dialog(trigger_id, url, dialog)
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as err:
+                wait = _transient(err)
+                if wait is None:
+                    raise
+                delay = wait or min(self.retry.max_delay, self.retry.first_delay * 2**attempt)
+                delay *= 1 + random.random() / 4  # jitter, so replicas do not retry in step
+                attempt += 1
+                elapsed = time.monotonic() - started
+                if elapsed + delay > self.retry.budget:
+                    logger.error("%s failed %d times in %.1f s; giving up: %r", what, attempt, elapsed, err)
+                    raise
+                logger.warning("%s failed (%r); retry %d in %.2f s", what, err, attempt, delay)
+                await asyncio.sleep(delay)
+
+
+def _transient(err: BaseException) -> float | None:
+    """None for a failure that a retry cannot fix; else how long the server asked us to wait (0: ours)."""
+    if isinstance(err, TooManyRequests):
+        return err.retry_after or 0.0
+    if isinstance(err, (UnknownMattermostError, InvalidMattermostError)) and err.status_code >= 500:
+        return 0.0
+    if isinstance(err, httpx.TransportError):
+        return 0.0
+    return None

@@ -1,0 +1,144 @@
+"""A neutral `Reply` as Mattermost shows it: Markdown message attachments, colour per state, signed buttons.
+
+User text reaches this module already neutralised by `commands.text.safe_text` (mentions broken with a
+word joiner, markup replaced by lookalikes). Here every value that Mattermost renders as Markdown is also
+backslash-escaped, and every string (plain or Markdown) gets a last pass that breaks `@channel`, `@all`,
+`@here`, `@everyone` and `<!…` wherever they might still appear, so nothing the bot posts can notify a
+channel even if an upstream sentence forgets `safe_text`. Responses set `skip_slack_parsing`, so the
+server's Slack-compatible rewriting (`<!channel>` -> `@channel`) never runs either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatops_bot.adapters.mattermost import signing
+from commands import messages
+from commands.model import RequestState
+from commands.reply import Action, Reply, RequestCard
+from commands.text import WORD_JOINER, truncate
+
+MAX_MESSAGE_RUNES = 16383  # the smallest MaxPostSize a server has; longer posts are refused, not cut
+SHORT_FIELD = 40  # values up to this long share a row with their neighbour
+STATE_FIELD = "State"  # shown as the attachment's text instead of as a field
+COLORS = {
+    RequestState.PENDING: "#F2B01E",
+    RequestState.APPROVED: "#2EB67D",
+    RequestState.DENIED: "#D24B4E",
+    RequestState.PROMOTED: "#1D74F5",
+    RequestState.NONE: "#8A8A8A",
+}
+STYLES = {Action.APPROVE: "success", Action.DENY: "danger"}  # Extend has no Mattermost handler yet
+
+# Every ASCII character CommonMark or Mattermost's renderer gives a meaning, except `.` `:` and `@`:
+# a `.` only matters after a number at the start of a line (handled below), `:` only makes emoji, and `@`
+# is handled by the word joiner (a backslash before it would not stop Mattermost's mention parser).
+_MARKDOWN = re.compile(r"[\\`*_{}\[\]()#+\-!|<>~$&]")
+_ORDERED_LIST = re.compile(r"^([ \t]*[0-9]+)\.", re.MULTILINE)
+_BROADCAST = re.compile(rf"@(?!{WORD_JOINER})(?=here|channel|all|everyone)", re.IGNORECASE)
+
+
+def plain(text: str) -> str:
+    """Text Mattermost shows as is (fallback, footer) or that is already Markdown we wrote: defused only."""
+    return _BROADCAST.sub("@" + WORD_JOINER, text).replace("<!", "\u2039!")
+
+
+def markdown(text: str) -> str:
+    """A value shown inside Markdown: defused, then every special character escaped."""
+    escaped = _MARKDOWN.sub(lambda match: "\\" + match.group(), plain(text))
+    return _ORDERED_LIST.sub(r"\1\\.", escaped)
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Renders for one bot: its button URL (`public_url` + `/mattermost/actions`) and its MAC key."""
+
+    actions_url: str
+    action_secret: bytes
+
+    def command_response(self, reply: Reply) -> dict[str, Any]:
+        """The JSON answer to a slash command: always ephemeral, Slack-style parsing off.
+
+        Without text and cards Mattermost posts nothing, which is what an opened dialog wants.
+        """
+        body: dict[str, Any] = {
+            "response_type": "ephemeral",
+            "text": _message(reply.text),
+            "skip_slack_parsing": True,
+        }
+        if reply.cards:
+            # Ephemeral posts keep the action context in an encrypted cookie, so their buttons work too.
+            body["attachments"] = [self.attachment(card, ephemeral=True) for card in reply.cards]
+        return body
+
+    def action_response(self, reply: Reply, card: RequestCard | None = None) -> dict[str, Any]:
+        """The JSON answer to a click: the outcome for the clicker, and the card as it is now if given."""
+        body: dict[str, Any] = {"ephemeral_text": _message(reply.text), "skip_slack_parsing": True}
+        if card is not None:
+            body["update"] = self.card_post(card)
+        return body
+
+    def card_post(self, card: RequestCard) -> dict[str, Any]:
+        """A post that is one card: message and props, for `POST posts`, `patch` or an action's `update`.
+
+        The message is empty so that an `update` (which replaces the message too) rebuilds the post whole.
+        """
+        return {"message": "", "props": {"attachments": [self.attachment(card, ephemeral=False)]}}
+
+    def reply_post(self, reply: Reply) -> dict[str, Any]:
+        """A whole reply as a post the bot creates (a DM), its cards as attachments."""
+        post: dict[str, Any] = {"message": _message(reply.text)}
+        if reply.cards:
+            post["props"] = {"attachments": [self.attachment(c, ephemeral=False) for c in reply.cards]}
+        return post
+
+    def attachment(self, card: RequestCard, *, ephemeral: bool) -> dict[str, Any]:
+        request = card.request
+        fields = [f for f in card.fields if f.label != STATE_FIELD]
+        body: dict[str, Any] = {
+            "fallback": plain(f"{card.title}: {messages.state_line(request)}"),
+            "color": COLORS[request.state],
+            "title": markdown(card.title),
+            "text": f"**{markdown(messages.state_line(request))}**",
+            "fields": [
+                {"title": f.label, "value": markdown(f.value), "short": _is_short(f.value)} for f in fields
+            ],
+            "footer": plain(card.footer),
+        }
+        if card.web_url:
+            body["title_link"] = card.web_url
+        actions = self.actions(request.id, card.actions, ephemeral=ephemeral)
+        if actions:
+            body["actions"] = actions
+        return body
+
+    def actions(self, request_id: str, actions: Sequence[Action], *, ephemeral: bool) -> list[dict[str, Any]]:
+        buttons = []
+        for action in actions:
+            if action not in STYLES:
+                continue
+            context: dict[str, Any] = signing.action_context(self.action_secret, request_id, action.value)
+            if ephemeral:
+                # Not covered by the MAC on purpose: it only tells the click handler that the server
+                # cannot `update` this post (ephemeral posts are not stored); flipping it grants nothing.
+                context["ephemeral"] = True
+            buttons.append({
+                # Letters and digits only, unique within a post even when it holds several cards.
+                "id": action.value + request_id.replace("-", ""),
+                "type": "button",
+                "name": messages.ACTION_LABEL[action],
+                "style": STYLES[action],
+                "integration": {"url": self.actions_url, "context": context},
+            })
+        return buttons
+
+
+def _message(text: str) -> str:
+    return truncate(plain(text), MAX_MESSAGE_RUNES)
+
+
+def _is_short(value: str) -> bool:
+    return len(value) <= SHORT_FIELD and "\n" not in value

@@ -1,0 +1,179 @@
+"""The Slack adapter: bolt's `AsyncApp` behind `POST /slack/events`, or over Socket Mode, with start-up checks.
+
+Over HTTP, slash commands and interactivity (buttons, forms) share the one URL. A guard in front of bolt
+answers 401 to anything not signed with the signing secret within 5 minutes (a non-numeric timestamp
+too, which slack_sdk's verifier would raise on), 413 to oversized bodies and 400 to signed bodies bolt
+cannot parse, so nothing runs and Slack is not called for them. Bolt verifies the signature again,
+answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`. With
+`slack.app_token` the bot opens a Socket Mode WebSocket instead and serves no HTTP route; payloads and
+acks are the same, minus the signature (the app-level token authenticates the connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
+from chatops_bot.adapters.slack.interactions import Interactions
+from chatops_bot.config import Settings
+from commands.context import Context
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+MAX_BODY_BYTES = 1 << 20  # Slack's payloads are a few kilobytes; more is not Slack
+SOCKET_CONNECT_TIMEOUT = 30.0
+_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+class SlackStartError(Exception):
+    """The adapter cannot start; the message names the config key to fix."""
+
+
+class SlackAdapter:
+    name = "slack"
+
+    def __init__(self, *, ctx: Context, client: AsyncWebClient, signing_secret: str | None = None,
+                 app_token: str | None = None, match_email: bool = False,
+                 ack_budget: float = ACK_BUDGET) -> None:
+        """HTTP mode with `signing_secret`; Socket Mode with `app_token` (which wins when both are given)."""
+        if not signing_secret and not app_token:
+            raise ValueError("a signing secret (HTTP) or an app-level token (Socket Mode) is required")
+        self.client = client
+        self.app_token = app_token
+        self.delivery = Delivery(ack_budget=ack_budget)
+        self.verifier = None if app_token else SignatureVerifier(signing_secret or "")
+        # process_before_response: the listener decides when to ack (the ack budget), and the work it
+        # leaves running is ours to track (`Delivery.later`), not a task bolt forgets. The secret is
+        # passed even when empty: bolt would otherwise read SLACK_SIGNING_SECRET from the environment.
+        self.app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=True,
+                            request_verification_enabled=self.verifier is not None)
+        self.interactions = Interactions(ctx=ctx, client=client, delivery=self.delivery,
+                                         match_email=match_email)
+        self.interactions.register(self.app)
+        self._socket: AsyncSocketModeHandler | None = None
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [] if self.verifier is None else [Route(EVENTS_PATH, self.events, methods=["POST"])]
+
+    async def events(self, request: Request) -> Response:
+        body = await _read_capped(request)
+        if body is None:
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        if not self._signed(body, request.headers):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            bolt_request = to_async_bolt_request(request, body)
+        except Exception:  # bolt parses untrusted JSON and form data here: any failure is a malformed body
+            return JSONResponse({"error": "malformed request"}, status_code=400)
+        return to_starlette_response(await self.app.async_dispatch(bolt_request))
+
+    def _signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        if self.verifier is None:
+            return False
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return False
+        try:
+            return self.verifier.is_valid(body, timestamp, headers.get("x-slack-signature", ""))
+        except UnicodeDecodeError:
+            return False  # Slack sends UTF-8; the verifier cannot even read anything else
+
+    async def start(self) -> None:
+        """Checks the bot token (and opens the Socket Mode connection); `SlackStartError` names what to fix."""
+        answer = await self._auth_test()
+        logger.info("Slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
+        if self.app_token is not None:
+            self._socket = await self._connect_socket(self.app_token)
+
+    async def _auth_test(self) -> Mapping[str, object]:
+        try:
+            return (await self.client.auth_test()).data  # type: ignore[return-value]
+        except SlackApiError as err:
+            error = _error_code(err)
+            if error in _TOKEN_ERRORS:
+                raise SlackStartError(
+                    f"slack.bot_token: Slack refused the token ({error}); copy the Bot User OAuth Token "
+                    "(xoxb-…) from the app's OAuth & Permissions page, and reinstall the app if it was "
+                    "revoked"
+                ) from None
+            raise SlackStartError(f"slack: auth.test failed ({error or err})") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            raise SlackStartError(f"slack.api_url: cannot reach {self.client.base_url}: {err}") from None
+
+    async def _connect_socket(self, app_token: str) -> AsyncSocketModeHandler:
+        handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+        try:
+            # Asked here rather than inside connect(), which retries a refused token forever.
+            handler.client.wss_uri = await handler.client.issue_new_wss_url()
+            await asyncio.wait_for(handler.connect_async(), SOCKET_CONNECT_TIMEOUT)
+        except SlackApiError as err:
+            await handler.close_async()
+            raise SlackStartError(
+                f"slack.app_token: Slack refused the app-level token ({_error_code(err) or err}); create one "
+                "with the connections:write scope under Basic Information > App-Level Tokens, and turn on "
+                "Socket Mode for the app"
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            await handler.close_async()
+            reason = str(err) or "timed out"
+            raise SlackStartError(f"slack: cannot open the Socket Mode connection: {reason}") from None
+        return handler
+
+    async def stop(self) -> None:
+        """Stops taking new work, then finishes answers already promised ("Working on it…")."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        await self.delivery.drain()
+
+
+def build(settings: Settings, ctx: Context, *, client: AsyncWebClient | None = None,
+          ack_budget: float = ACK_BUDGET) -> SlackAdapter:
+    """The adapter for `settings.slack`; `client` replaces the Web API client built from `slack.api_url`."""
+    slack = settings.slack
+    if slack is None:
+        raise ValueError("slack: not configured")
+    if client is None:
+        client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url,
+                                retry_handlers=retry_handlers())
+    return SlackAdapter(
+        ctx=ctx,
+        client=client,
+        signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else None,
+        app_token=slack.app_token.get_secret_value() if slack.app_token else None,
+        match_email=settings.users.match_email,
+        ack_budget=ack_budget,
+    )
+
+
+def _error_code(err: SlackApiError) -> str:
+    return str(err.response.get("error", "")) if err.response is not None else ""
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None once it passes `MAX_BODY_BYTES` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,93 @@
+"""Getting answers to Slack in time: the ack budget, work that outlives the ack, and `response_url` posts.
+
+Slack waits 3 seconds for an ack. Work gets `ack_budget` seconds (2 by default, leaving room for the
+network); what takes longer is acked with a short note and finishes in a background task, which posts
+its answer to the `response_url` (5 uses within 30 minutes). Posts retry on 429 after `Retry-After`
+and on 500/503, so a rate limit delays an answer but never drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+logger = logging.getLogger(__name__)
+
+ACK_BUDGET = 2.0
+RATE_LIMIT_RETRIES = 5
+SERVER_ERROR_RETRIES = 2
+DRAIN_TIMEOUT = 10.0
+
+T = TypeVar("T")
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """What every Slack call retries: lost connections, 429 (after `Retry-After`), 500 and 503."""
+    return [
+        AsyncConnectionErrorRetryHandler(),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+    ]
+
+
+class Delivery:
+    def __init__(self, *, ack_budget: float = ACK_BUDGET) -> None:
+        self.ack_budget = ack_budget
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._retry_handlers = retry_handlers()
+
+    async def within_budget(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Starts `work` and waits for it at most the ack budget; the task is done if it made it in time."""
+        task = asyncio.create_task(work)
+        await asyncio.wait({task}, timeout=self.ack_budget)
+        return task
+
+    def later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Runs `work` after the ack; kept referenced so it is neither collected nor forgotten at stop."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Slack work after the ack failed", exc_info=task.exception())
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """Waits for work still running after its ack (answers already promised), then cancels the rest."""
+        while self._tasks:
+            pending = set(self._tasks)
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            if still:
+                logger.warning("cancelling %d Slack answers still running after %.0f s", len(still), timeout)
+                for task in still:
+                    task.cancel()
+                await asyncio.gather(*still, return_exceptions=True)
+                return
+
+    async def post(self, response_url: str, payload: dict[str, Any]) -> bool:
+        """POSTs `payload` to a `response_url`; False (and logged) when Slack did not take it."""
+        if not response_url.startswith(("https://", "http://")):
+            logger.warning("no usable response_url to answer on")
+            return False
+        webhook = AsyncWebhookClient(response_url, retry_handlers=self._retry_handlers)
+        try:
+            answer = await webhook.send_dict(payload)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            logger.warning("posting to response_url failed: %s", err)
+            return False
+        if answer.status_code != 200:
+            logger.warning("response_url refused the answer: HTTP %s %s", answer.status_code, answer.body[:200])
+            return False
+        return True
