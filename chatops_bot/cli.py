@@ -37,6 +37,23 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--connect", action="store_true", help="ping Teleport with the configured identity")
     check.set_defaults(run=_check_config)
 
+    serve = sub.add_parser("serve", help="run the bot: every platform configured, /healthz")
+    serve.add_argument("-c", "--config", required=True, type=Path)
+    serve.set_defaults(run=_serve)
+
+    slack = sub.add_parser("slack-manifest", help="print the Slack app manifest (YAML) for this bot")
+    slack.add_argument("--url", help="the bot's public base URL, e.g. https://bot.example.com")
+    slack.add_argument("--socket-mode", action="store_true", help="no request URL; the bot connects out")
+    slack.add_argument("-c", "--config", type=Path, help="read users.match_email from this config")
+    slack.set_defaults(run=_slack_manifest)
+
+    register = sub.add_parser("mattermost-register", help="create or update /access on a Mattermost team")
+    register.add_argument("-c", "--config", required=True, type=Path)
+    register.add_argument("--team", required=True, help="the team's name (as in its URL)")
+    register.add_argument("--url", required=True, help="where Mattermost posts the command, e.g. "
+                          "https://bot.example.com/mattermost/command")
+    register.set_defaults(run=_mattermost_register)
+
     console = sub.add_parser("console", help="type /access commands in a terminal against a real cluster")
     console.add_argument("-c", "--config", required=True, type=Path)
     console.add_argument("--as", dest="user", required=True, metavar="CHATUSER",
@@ -127,6 +144,96 @@ def describe_unreachable(addr: str, detail: str) -> str:
     if "deadline" in lowered:
         return f"no answer from {addr} before the deadline (firewall, or the wrong port?)"
     return f"cannot reach {addr}: {detail}"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    logging.getLogger().setLevel(settings.logging.level)
+    return asyncio.run(_serve_until_stopped(settings))
+
+
+async def _serve_until_stopped(settings: Settings) -> int:
+    from chatops_bot.server import serve
+    from chatops_bot.adapters.base import StartFailed
+    from chatops_bot.wiring import chat_adapters, command_context, teleport_client
+
+    client = teleport_client(settings)
+    try:
+        try:
+            info = await client.ping()
+        except Unavailable as err:
+            print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
+            return EXIT_FAILED
+        logging.getLogger(__name__).info("connected to Teleport cluster %s (%s)", info.name, info.server_version)
+        try:
+            adapters = chat_adapters(settings, command_context(settings, client))
+            if not adapters:
+                print("slack, mattermost: no chat platform is configured; add a slack or mattermost section",
+                      file=sys.stderr)
+                return EXIT_CONFIG
+            await serve(adapters, host=settings.server.host, port=settings.server.port)
+        except StartFailed as err:
+            print(str(err), file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    finally:
+        await client.close()
+
+
+def _slack_manifest(args: argparse.Namespace) -> int:
+    import yaml
+
+    from chatops_bot.adapters.slack import manifest
+
+    match_email = False
+    if args.config is not None:
+        settings = _load(args.config)
+        if settings is None:
+            return EXIT_CONFIG
+        match_email = settings.users.match_email
+    try:
+        document = manifest(args.url, socket_mode=args.socket_mode, match_email=match_email)
+    except ValueError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+def _mattermost_register(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    if settings.mattermost is None:
+        print("mattermost: required to register the command (url and bot_token)", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(_register(settings, args.team, args.url))
+
+
+async def _register(settings: Settings, team: str, url: str) -> int:
+    from mattermostautodriver import AsyncTypedDriver
+    from mattermostautodriver.exceptions import MattermostError
+
+    from chatops_bot.adapters.mattermost import StartError, register_command
+    from chatops_bot.adapters.mattermost.outbound import driver_options
+
+    assert settings.mattermost is not None
+    try:
+        driver = AsyncTypedDriver(driver_options(settings.mattermost))
+        await driver.login()
+        command, token = await register_command(driver, team, url)
+    except StartError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    except MattermostError as err:
+        print(f"mattermost: the server refused: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"/access is registered on team {team!r} (command {command['id']}), posting to {url}.")
+    print("Put this token in mattermost.command_tokens:")
+    print(token)
+    return EXIT_OK
 
 
 def _console(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.config import Settings
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
@@ -41,3 +42,17 @@ def command_context(settings: Settings, client: TeleportClient) -> Context:
         deny_reason_required=settings.review.deny_reason_required,
     )
     return Context(backend=client, directory=directory, clock=SystemClock(), config=config)
+
+
+def chat_adapters(settings: Settings, ctx: Context) -> list[ChatAdapter]:
+    """An adapter for every platform section present in the config."""
+    adapters: list[ChatAdapter] = []
+    if settings.slack is not None:
+        from chatops_bot.adapters import slack
+
+        adapters.append(slack.build(settings, ctx))
+    if settings.mattermost is not None:
+        from chatops_bot.adapters import mattermost
+
+        adapters.append(mattermost.build(settings, ctx))
+    return adapters

@@ -12,6 +12,10 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 
+class StartFailed(Exception):
+    """A platform refused the bot at start-up; the message names the config key at fault."""
+
+
 class ChatAdapter(Protocol):
     name: str
 

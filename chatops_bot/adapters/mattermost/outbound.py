@@ -32,6 +32,7 @@ from mattermostautodriver.exceptions import (
     UnknownMattermostError,
 )
 
+from chatops_bot.adapters.base import StartFailed
 from chatops_bot.config import MattermostSettings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ REQUEST_TIMEOUT = 10.0  # seconds per HTTP call; the driver's default (None) wou
 DRIVER_RETRY_MAX_SLEEP = 5
 
 
-class StartError(Exception):
+class StartError(StartFailed):
     """Mattermost cannot be used as configured; the message names the config key to fix."""
 
 

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatops_bot.adapters.base import StartFailed
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
 from chatops_bot.adapters.slack.interactions import Interactions
 from chatops_bot.config import Settings
@@ -39,7 +40,7 @@ SOCKET_CONNECT_TIMEOUT = 30.0
 _TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
-class SlackStartError(Exception):
+class SlackStartError(StartFailed):
     """The adapter cannot start; the message names the config key to fix."""
 
 

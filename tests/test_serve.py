@@ -1,0 +1,127 @@
+"""`chatops-bot serve` as deployed: one process, one config, Slack and Mattermost at once, SIGTERM to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chatops_bot.devstack.mattermost import DevMattermost, MMChannel, MMTeam, MMUser
+from chatops_bot.devstack.pki import write_identity_file
+from chatops_bot.devstack.slack import DevSlack
+from chatops_bot.devstack.teleport import DevTeleport
+
+BIN = shutil.which("chatops-bot", path=str(Path(sys.executable).parent)) or "chatops-bot"
+TEAM = MMTeam("team".ljust(26, "0"), "ops", "Ops")
+ALICE_MM = MMUser("alicemmid".ljust(26, "0"), "alice", "alice@example.com")
+ACCESS_MM = MMChannel("chanaccess".ljust(26, "0"), TEAM.id, "access-requests")
+COMMAND_TOKEN = "k3" * 13
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def platforms() -> AsyncIterator[tuple[DevSlack, DevMattermost]]:
+    slack = DevSlack()
+    mattermost = DevMattermost(team=TEAM, users=[ALICE_MM], channels=[ACCESS_MM])
+    await slack.start()
+    await mattermost.start()
+    yield slack, mattermost
+    await slack.stop()
+    await mattermost.stop()
+
+
+def write_config(tmp_path: Path, teleport: DevTeleport, slack: DevSlack, mm: DevMattermost, port: int) -> Path:
+    identity = tmp_path / "bot.pem"
+    write_identity_file(teleport.identity("chatops-bot"), identity)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""
+teleport: {{addr: "{teleport.addr}", identity_file: "{identity}"}}
+server: {{listen: "127.0.0.1:{port}"}}
+slack: {{bot_token: xoxb-devstack, signing_secret: "{slack.signing_secret}", api_url: "{slack.api_url}"}}
+mattermost:
+  url: "{mm.url}"
+  bot_token: "{mm.bot_token}"
+  command_tokens: ["{COMMAND_TOKEN}"]
+  action_secret: "an action secret of at least thirty-two characters"
+  public_url: "http://127.0.0.1:{port}"
+""")
+    return config
+
+
+async def wait_healthy(http: httpx.AsyncClient, proc: asyncio.subprocess.Process) -> None:
+    for _ in range(200):
+        if proc.returncode is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}")
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("serve did not become healthy within 10 s")
+
+
+async def test_one_process_serves_slack_and_mattermost_and_stops_cleanly_on_sigterm(
+    teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    port = free_port()
+    config = write_config(tmp_path, teleport, slack, mm, port)
+    proc = await asyncio.create_subprocess_exec(BIN, "serve", "-c", str(config), stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                env={**os.environ})
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            await wait_healthy(http, proc)
+
+            body = slack.slash_command_body("U0ALICE", "request dba --for 1h INC-1 from slack", "C0ACCESS")
+            answer = await http.post("/slack/events", content=body, headers=slack.signed_headers(body))
+            assert answer.status_code == 200
+            assert "Requested dba for alice" in answer.json()["text"]
+
+            form, headers = mm.command_form(token=COMMAND_TOKEN, user_id=ALICE_MM.id, user_name="alice",
+                                            channel_id=ACCESS_MM.id, text="list mine",
+                                            trigger_id=mm.issue_trigger_id(ALICE_MM.id), team_id=TEAM.id,
+                                            response_url=f"{mm.url}/hooks/commands/x")
+            answer = await http.post("/mattermost/command", content=form, headers=headers)
+            assert answer.status_code == 200
+            assert "Your requests (1, page 1 of 1)" in answer.json()["text"]
+
+        stored = list(teleport.store.requests.values())
+        assert [(r.user, r.roles, r.reason) for r in stored] == [("alice", ("dba",), "INC-1 from slack")]
+        assert [c.method for c in slack.calls if c.method == "auth.test"]
+        assert any(c.path == "/api/v4/users/me" for c in mm.calls)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=15)
+    assert proc.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+
+
+async def test_serve_names_the_key_when_slack_refuses_the_token(
+    teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    config = write_config(tmp_path, teleport, slack, mm, free_port())
+    config.write_text(config.read_text().replace("bot_token: xoxb-devstack", "bot_token: xoxb-revoked"))
+    proc = await asyncio.create_subprocess_exec(BIN, "serve", "-c", str(config), stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 1
+    assert any(line.startswith("slack.bot_token: Slack refused") for line in stderr.decode().splitlines())
+    assert "xoxb-revoked" not in stderr.decode()
+    assert b"Traceback" not in stderr
