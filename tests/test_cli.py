@@ -134,3 +134,23 @@ def test_connect_names_a_malformed_identity_file(devstack: tuple[str, Path], tmp
     assert result.returncode == 1
     assert result.stderr.startswith("teleport.identity_file: ")
     assert "Traceback" not in result.stderr
+
+
+def test_slack_manifest_asks_for_exactly_the_scopes_the_bot_uses(tmp_path: Path) -> None:
+    import yaml
+
+    plain = yaml.safe_load(run("slack-manifest", "--url", "https://bot.example.com").stdout)
+    assert plain["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "im:write", "users:read"]
+    assert plain["settings"]["interactivity"]["request_url"] == "https://bot.example.com/slack/events"
+    assert plain["features"]["slash_commands"][0]["command"] == "/access"
+
+    config = tmp_path / "email.yaml"
+    config.write_text("teleport: {addr: 'a:3025', identity_file: x.pem}\nusers: {match_email: true}\n")
+    with_email = yaml.safe_load(run("slack-manifest", "--socket-mode", "-c", str(config)).stdout)
+    assert with_email["oauth_config"]["scopes"]["bot"][-1] == "users:read.email"
+    assert with_email["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in with_email["settings"]["interactivity"]
+
+    missing = run("slack-manifest")
+    assert missing.returncode == 2
+    assert "--url is required unless --socket-mode" in missing.stderr

@@ -125,3 +125,22 @@ async def test_serve_names_the_key_when_slack_refuses_the_token(
     assert any(line.startswith("slack.bot_token: Slack refused") for line in stderr.decode().splitlines())
     assert "xoxb-revoked" not in stderr.decode()
     assert b"Traceback" not in stderr
+
+
+async def test_mattermost_register_creates_the_command_and_prints_its_token(
+    teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    config = write_config(tmp_path, teleport, slack, mm, free_port())
+    url = "https://bot.example.com/mattermost/command"
+    outputs = []
+    for _ in range(2):
+        proc = await asyncio.create_subprocess_exec(
+            BIN, "mattermost-register", "-c", str(config), "--team", "ops", "--url", url,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+        assert proc.returncode == 0, stderr.decode()
+        outputs.append(stdout.decode().splitlines())
+    [command] = mm.commands.values()
+    assert command["trigger"] == "access" and command["url"] == url
+    assert outputs[0][-1] == outputs[1][-1] == command["token"]
