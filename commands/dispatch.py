@@ -12,15 +12,32 @@ import uuid
 from commands import help, listing, messages, request, review, show
 from commands.context import Context
 from commands.errors import BackendError, CommandError
-from commands.grammar import HelpCommand, ListCommand, RequestCommand, ReviewCommand, ShowCommand, parse
+from commands.grammar import (
+    Command,
+    HelpCommand,
+    ListCommand,
+    RequestCommand,
+    ReviewCommand,
+    ShowCommand,
+    parse,
+)
 from commands.reply import Invocation, Reply
 
 logger = logging.getLogger(__name__)
 
 
 async def dispatch(invocation: Invocation, ctx: Context) -> Reply:
+    """Parse and run what a person typed or clicked."""
     try:
         command = parse(invocation.text)
+    except CommandError as err:
+        return error_reply(err, invocation)
+    return await run(command, invocation, ctx)
+
+
+async def run(command: Command, invocation: Invocation, ctx: Context) -> Reply:
+    """Run an already parsed command (a submitted form, say) with the same error handling as typing."""
+    try:
         match command:
             case HelpCommand():
                 return await help.run(command)
@@ -34,18 +51,29 @@ async def dispatch(invocation: Invocation, ctx: Context) -> Reply:
                 return await review.run(command, invocation, ctx)
             case _:
                 raise AssertionError(f"no handler for {command!r}")
-    except BackendError as err:
+    except Exception as err:
+        return error_reply(err, invocation)
+
+
+def error_reply(err: Exception, invocation: Invocation, *, doing: str = "command") -> Reply:
+    """What the person is told: a `CommandError`'s own words, or, for a bug, an apology with an error id."""
+    if isinstance(err, BackendError):
         # Built around Teleport's own words, which echo what the person typed (a role named `@channel`).
         return Reply(text=messages.backend_error(err.message), ok=False)
-    except CommandError as err:
+    if isinstance(err, CommandError):
         return Reply(text=err.message, ok=False)
-    except Exception:
-        correlation_id = uuid.uuid4().hex[:12]
-        # The id goes in the message as well as in `extra`: it is what the person reports, and a plain
-        # text log format shows no extras.
-        logger.exception(
-            "command failed (error id %s)",
-            correlation_id,
-            extra={"correlation_id": correlation_id, "platform": invocation.platform, "chat_user": invocation.actor.id},
-        )
-        return Reply(text=messages.apology(correlation_id), ok=False)
+    correlation_id = uuid.uuid4().hex[:12]
+    # The id goes in the message as well as in `extra`: it is what the person reports, and a plain text
+    # log format shows no extras.
+    logger.error(
+        "%s failed (error id %s)",
+        doing,
+        correlation_id,
+        exc_info=err,
+        extra={
+            "correlation_id": correlation_id,
+            "platform": invocation.platform,
+            "chat_user": invocation.actor.id,
+        },
+    )
+    return Reply(text=messages.apology(correlation_id), ok=False)

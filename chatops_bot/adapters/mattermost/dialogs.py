@@ -1,8 +1,7 @@
 """`/access request` with no arguments: an interactive dialog, and its submission run as the typed command.
 
-The form becomes the very line a person could type (`request ROLES --for=… --reviewers=… --reason=…`,
-each value quoted with `shlex.quote`, which the grammar's POSIX lexer reads back unchanged), parsed by
-`commands.grammar` and run by `commands.request`, so the dialog and the typed command cannot drift apart.
+The form becomes the very line a person could type (`commands.forms`) and runs through `commands.dispatch`,
+so the dialog and the typed command cannot drift apart.
 Mattermost does not sign submissions: the dialog's `state` carries an HMAC over the user and the form,
 and a submission whose state the bot did not issue to that very user is refused with 403.
 Mattermost cannot answer a submission with a message, so the outcome reaches the requester as a DM.
@@ -11,9 +10,7 @@ Mattermost cannot answer a submission with a message, so the outcome reaches the
 from __future__ import annotations
 
 import logging
-import shlex
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -25,10 +22,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from chatops_bot.adapters.mattermost import signing, web
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
 from chatops_bot.adapters.mattermost.render import Renderer, markdown, plain
-from commands import messages, request
+from commands import messages
 from commands.context import Context
-from commands.errors import BackendError, CommandError, UsageError
-from commands.grammar import RequestCommand, parse
+from commands.dispatch import error_reply, run
+from commands.forms import DURATION, REASON, REVIEWERS, ROLES, FormResult, read_request_form
 from commands.model import Capabilities, ChatUser
 from commands.reply import Invocation, Reply
 from commands.text import truncate
@@ -37,10 +34,8 @@ logger = logging.getLogger(__name__)
 
 CALLBACK_ID = "request"
 STATE_MAX_AGE = 3600.0  # seconds a form may stay open before its submission is refused
-ROLES, DURATION, REVIEWERS, REASON = "roles", "duration", "reviewers", "reason"
 HELP_TEXT_LIMIT = 150  # DialogElementHelpTextMaxLength
 REASON_MAX_LENGTH = 3000  # DialogElementTextareaMaxLength; the grammar checks Teleport's 4096-byte limit
-_USAGE_SUFFIX = "\nUsage: "
 
 Actor = Callable[[str, str], Awaitable[ChatUser]]
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -74,37 +69,15 @@ def request_dialog(capabilities: Capabilities, state: str) -> dict[str, Any]:
     return dialog
 
 
-def request_line(submission: object) -> tuple[RequestCommand | None, str, dict[str, str]]:
+def request_line(submission: object) -> FormResult:
     """The command a submission stands for and its `request …` line, or errors keyed by element name."""
     values = submission if isinstance(submission, dict) else {}
-    roles = _roles(values.get(ROLES))
-    if not roles:
-        return None, "", {ROLES: messages.request_form_no_roles()}
-    base = "request " + shlex.quote(",".join(roles))
-    reviewers = ",".join(name for name in _text(values.get(REVIEWERS)).replace(",", " ").split() if name)
-    options = [
-        (DURATION, "--for", _text(values.get(DURATION)).strip()),
-        (REVIEWERS, "--reviewers", reviewers),
-        (REASON, "--reason", _text(values.get(REASON)).strip()),
-    ]
-    errors: dict[str, str] = {}
-    line = base
-    for element, option, value in options:
-        if value:
-            word = f" {option}={shlex.quote(value)}"
-            try:
-                parse(base + word)  # each field on its own, so every error lands under its own field
-            except UsageError as err:
-                errors[element] = _without_usage(err.message)
-            line += word
-    if errors:
-        return None, "", errors
-    try:
-        command = parse(line)
-    except UsageError as err:
-        return None, "", {ROLES: _without_usage(err.message)}
-    assert isinstance(command, RequestCommand)
-    return command, line, {}
+    return read_request_form(
+        _roles(values.get(ROLES)),
+        duration=_text(values.get(DURATION)),
+        reviewers=_text(values.get(REVIEWERS)),
+        reason=_text(values.get(REASON)),
+    )
 
 
 class RequestDialog:
@@ -120,10 +93,8 @@ class RequestDialog:
         try:
             user = await self.ctx.teleport_user(invocation)
             capabilities = await self.ctx.backend.get_capabilities(user)
-        except CommandError as err:
-            return _refusal(err)
-        except Exception:
-            return _apology(invocation, "opening the request form")
+        except Exception as err:
+            return error_reply(err, invocation, doing="opening the request form")
         if not capabilities.requestable_roles:
             return Reply(text=messages.nothing_requestable(), ok=False)
         state = signing.dialog_state(self.secret, invocation.actor.id, CALLBACK_ID, int(time.time()))
@@ -148,12 +119,13 @@ class RequestDialog:
             return JSONResponse({})
         if not 0 <= time.time() - issued <= self.max_age:
             return JSONResponse({"error": messages.request_form_expired()})
-        command, line, errors = request_line(payload.get("submission"))
+        form = request_line(payload.get("submission"))
+        command = form.command
         if command is None:
-            return JSONResponse({"errors": {name: plain(text) for name, text in errors.items()}})
+            return JSONResponse({"errors": {name: plain(text) for name, text in form.errors.items()}})
         actor = await self.actor(user_id, "")
         channel = web.text_of(payload.get("channel_id"))
-        reply = await self._run(command, Invocation("mattermost", actor, line, channel))
+        reply = await run(command, Invocation("mattermost", actor, form.line, channel), self.ctx)
         if not reply.ok:
             if reply.text == messages.reason_required(command.roles):
                 return JSONResponse({"errors": {REASON: plain(reply.text)}})
@@ -162,39 +134,12 @@ class RequestDialog:
         self.spawn(self._deliver(user_id, reply))
         return JSONResponse({})
 
-    async def _run(self, command: RequestCommand, invocation: Invocation) -> Reply:
-        """`commands.request.run`, with the error handling `commands.dispatch` gives a typed command."""
-        try:
-            return await request.run(command, invocation, self.ctx)
-        except CommandError as err:
-            return _refusal(err)
-        except Exception:
-            return _apology(invocation, "a submitted request form")
-
     async def _deliver(self, user_id: str, reply: Reply) -> None:
         post = self.renderer.reply_post(reply)
         try:
             await self.outbound.direct_message(user_id, post["message"], props=post.get("props"))
         except Exception:
             logger.exception("could not DM %s the outcome of their request form", user_id)
-
-
-def _refusal(err: CommandError) -> Reply:
-    if isinstance(err, BackendError):
-        return Reply(text=messages.backend_error(err.message), ok=False)
-    return Reply(text=err.message, ok=False)
-
-
-def _apology(invocation: Invocation, what: str) -> Reply:
-    """A bug: logged with its traceback and an id; the person sees only the apology with that id."""
-    correlation_id = uuid.uuid4().hex[:12]
-    logger.exception(
-        "%s failed (error id %s)",
-        what,
-        correlation_id,
-        extra={"correlation_id": correlation_id, "platform": "mattermost", "chat_user": invocation.actor.id},
-    )
-    return Reply(text=messages.apology(correlation_id), ok=False)
 
 
 def _roles(value: object) -> list[str]:
@@ -212,6 +157,3 @@ def _help(text: str) -> str:
     return truncate(text, HELP_TEXT_LIMIT)
 
 
-def _without_usage(message: str) -> str:
-    """A grammar refusal without its closing usage line, which is about typing, not the form."""
-    return message.rsplit(_USAGE_SUFFIX, 1)[0]

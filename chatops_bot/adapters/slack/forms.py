@@ -1,15 +1,9 @@
-"""What a submitted Slack form means: the `/access` line it stands for, or the fields to correct.
-
-A form becomes the very line a person could type, read by the same grammar (`commands.grammar.parse`),
-so the form and the typed command cannot drift apart. Each value travels as one `--option=` word quoted
-with `shlex.quote`, which the grammar's lexer (POSIX, no escape character) reads back unchanged.
-"""
+"""What a submitted Slack form means: the `/access` line it stands for (`commands.forms`), or the fields
+to correct, keyed by the modal's block IDs."""
 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +16,10 @@ from chatops_bot.adapters.slack.render import (
     ROLES_BLOCK,
 )
 from commands import messages
-from commands.errors import UsageError
-from commands.grammar import RequestCommand, parse
+from commands.forms import DURATION, REASON, REVIEWERS, ROLES, read_request_form
+from commands.grammar import RequestCommand
 
-_USAGE_SUFFIX = "\nUsage: "
-_REVIEWER_SEPARATORS = re.compile(r"[,\s]+")
+_BLOCKS = {ROLES: ROLES_BLOCK, DURATION: DURATION_BLOCK, REVIEWERS: REVIEWERS_BLOCK, REASON: REASON_BLOCK}
 
 
 @dataclass(frozen=True)
@@ -62,35 +55,15 @@ class Submission:
 
 def request_submission(values: Mapping[str, Any]) -> Submission:
     """The `request …` line a filled-in request form stands for, each field checked by the grammar."""
-    roles = _selected(values, ROLES_BLOCK)
-    if not roles:
-        return Submission(errors={ROLES_BLOCK: messages.request_form_no_roles()})
-    base = "request " + shlex.quote(",".join(roles))
-    reviewers = ",".join(name for name in _REVIEWER_SEPARATORS.split(_text(values, REVIEWERS_BLOCK)) if name)
-    options = [
-        (DURATION_BLOCK, "--for", "".join(_text(values, DURATION_BLOCK).split())),  # "1h 30m" means 1h30m
-        (REVIEWERS_BLOCK, "--reviewers", reviewers),
-        (REASON_BLOCK, "--reason", _text(values, REASON_BLOCK).strip()),
-    ]
-    errors: dict[str, str] = {}
-    line = base
-    for block, option, value in options:
-        if not value:
-            continue
-        word = f" {option}={shlex.quote(value)}"
-        try:
-            parse(base + word)
-        except UsageError as err:
-            errors[block] = _without_usage(err.message)
-        line += word
-    if errors:
-        return Submission(errors=errors)
-    try:
-        command = parse(line)
-    except UsageError as err:
-        return Submission(errors={ROLES_BLOCK: _without_usage(err.message)})
-    assert isinstance(command, RequestCommand)
-    return Submission(line=line, command=command)
+    result = read_request_form(
+        _selected(values, ROLES_BLOCK),
+        duration=_text(values, DURATION_BLOCK),
+        reviewers=_text(values, REVIEWERS_BLOCK),
+        reason=_text(values, REASON_BLOCK),
+    )
+    if result.errors or result.command is None:
+        return Submission(errors={_BLOCKS[name]: text for name, text in result.errors.items()})
+    return Submission(line=result.line, command=result.command)
 
 
 def deny_line(request_id: str, values: Mapping[str, Any]) -> str:
@@ -103,11 +76,6 @@ def refusal_block(reply_text: str, command: RequestCommand) -> str:
     if reply_text == messages.reason_required(command.roles):
         return REASON_BLOCK
     return ROLES_BLOCK
-
-
-def _without_usage(message: str) -> str:
-    """A grammar refusal without its closing usage line, which is about typing, not the form."""
-    return message.rsplit(_USAGE_SUFFIX, 1)[0]
 
 
 def _state(values: Mapping[str, Any], block: str) -> Mapping[str, Any]:

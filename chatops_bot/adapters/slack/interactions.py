@@ -12,8 +12,8 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -26,8 +26,8 @@ from chatops_bot.adapters.slack.delivery import Delivery
 from chatops_bot.adapters.slack.forms import Metadata
 from commands import messages
 from commands.context import Context
-from commands.dispatch import dispatch
-from commands.errors import BackendError, CommandError
+from commands.dispatch import dispatch, error_reply
+from commands.errors import CommandError
 from commands.model import ChatUser, RequestState
 from commands.reply import Action, Invocation, Reply, RequestCard
 
@@ -143,12 +143,13 @@ class Interactions:
 
     async def _open_request_form(self, user_id: str, user_name: str, channel: str, trigger_id: str,
                                  metadata: Metadata, *, initial_roles: Sequence[str] = ()) -> None:
+        invocation = Invocation(PLATFORM, ChatUser(PLATFORM, user_id, user_name), "request", channel)
         try:
-            actor = await self._actor(user_id, user_name)
-            user = await self.ctx.teleport_user(Invocation(PLATFORM, actor, "request", channel))
-            capabilities = await self.ctx.backend.get_capabilities(user)
+            invocation = replace(invocation, actor=await self._actor(user_id, user_name))
+            capabilities = await self.ctx.backend.get_capabilities(await self.ctx.teleport_user(invocation))
         except Exception as err:
-            await self._tell(metadata.response_url, _error_text(err, user_id))
+            told = error_reply(err, invocation, doing="preparing a Slack form")
+            await self._tell(metadata.response_url, told.text)
             return
         if not capabilities.requestable_roles:
             await self._tell(metadata.response_url, messages.nothing_requestable())
@@ -277,13 +278,3 @@ def _values(view: Body) -> Mapping[str, Any]:
     return values if isinstance(values, Mapping) else {}
 
 
-def _error_text(err: Exception, user_id: str) -> str:
-    """What a person is told when preparing a form fails, worded as `commands.dispatch` words it."""
-    if isinstance(err, BackendError):
-        return messages.backend_error(err.message)
-    if isinstance(err, CommandError):
-        return err.message
-    correlation_id = uuid.uuid4().hex[:12]
-    logger.error("preparing a Slack form failed (error id %s)", correlation_id, exc_info=err,
-                 extra={"correlation_id": correlation_id, "platform": PLATFORM, "chat_user": user_id})
-    return messages.apology(correlation_id)
