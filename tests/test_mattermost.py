@@ -13,7 +13,7 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from chatops_bot.adapters.mattermost import (
     register_command,
     signing,
 )
+from chatops_bot.adapters.mattermost.dialogs import REASON_MAX_LENGTH, request_dialog
 from chatops_bot.adapters.mattermost.outbound import driver_options
 from chatops_bot.adapters.mattermost.render import COLORS, markdown
 from chatops_bot.config import Settings
@@ -51,7 +52,7 @@ from chatops_bot.server import build_app
 from chatops_bot.teleport.client import TeleportClient
 from commands import messages
 from commands.context import CommandConfig, Context
-from commands.model import AccessRequest, RequestState
+from commands.model import AccessRequest, Capabilities, RequestState
 from commands.reply import Action
 from conftest import FixedClock
 
@@ -246,7 +247,7 @@ async def test_typed_request_reaches_teleport_as_the_user_the_trait_names(
     assert abs(stored.access_expires - stored.created - timedelta(hours=2)) < timedelta(seconds=5)
 
     assert (answer["response_type"], answer["skip_slack_parsing"]) == ("ephemeral", True)
-    assert answer["text"] == f"Requested dba for alice (request {stored.id[:8]}). Asked to review: bob."
+    assert answer["text"] == f"Requested dba for alice (request {stored.id[-8:]}). Asked to review: bob."
     (card,) = answer["attachments"]
     assert card["color"] == COLORS[RequestState.PENDING]
     assert card["title"] == "Access request from alice for dba"
@@ -332,7 +333,7 @@ async def test_reviewer_click_on_a_channel_card_approves_and_the_card_loses_its_
     assert response.status_code == 200
     assert teleport.store.request(request_id).state is RequestState.APPROVED
     answer = response.json()
-    assert answer["ephemeral_text"] == f"You approved request {request_id[:8]}. The request is now approved."
+    assert answer["ephemeral_text"] == f"You approved request {request_id[-8:]}. The request is now approved."
     assert answer["skip_slack_parsing"] is True
     assert answer["update"]["message"] == ""
     (card,) = answer["update"]["props"]["attachments"]
@@ -345,7 +346,7 @@ async def test_buttons_on_the_ephemeral_show_card_work_without_an_update(
     served: Bot, mm: DevMattermost, teleport: DevTeleport
 ) -> None:
     request_id = await typed_request(served, mm)
-    answer = await slash(served, mm, BOB, f"show {request_id[:8]}")
+    answer = await slash(served, mm, BOB, f"show {request_id[-8:]}")
     (card,) = answer["attachments"]
     approve, deny = card["actions"]
     assert (approve["name"], approve["style"]) == ("Approve", "success")
@@ -361,7 +362,7 @@ async def test_buttons_on_the_ephemeral_show_card_work_without_an_update(
     assert teleport.store.request(request_id).state is RequestState.DENIED
     # An ephemeral post is not stored: the server would fail an `update` of it, so none is sent.
     assert response.json() == {
-        "ephemeral_text": f"You denied request {request_id[:8]}. The request is now denied.",
+        "ephemeral_text": f"You denied request {request_id[-8:]}. The request is now denied.",
         "skip_slack_parsing": True,
     }
 
@@ -501,7 +502,7 @@ async def test_dialog_creates_the_same_request_as_the_typed_command(
     dm = mm.direct_channel_id(BOT_USER_ID, ALICE.id)
     await eventually(lambda: bool(mm.posts_in(dm)))
     (post,) = mm.posts_in(dm)
-    assert post["message"] == f"Requested dba for alice (request {from_dialog.id[:8]}). Asked to review: bob."
+    assert post["message"] == f"Requested dba for alice (request {from_dialog.id[-8:]}). Asked to review: bob."
     assert post["props"]["attachments"][0]["title"] == "Access request from alice for dba"
 
 
@@ -683,3 +684,112 @@ async def test_register_command_creates_then_updates_idempotently(mm: DevMatterm
     assert list(mm.commands) == [created["id"]] and mm.commands[created["id"]]["url"] == moved["url"]
     assert statuses(mm, "POST", "/api/v4/commands") == [201]
     assert statuses(mm, "PUT", f"/api/v4/commands/{created['id']}") == [200]  # only when something changed
+
+
+# --- Extend -----------------------------------------------------------------------------------------------
+
+# alice may request three roles and bob reviews them all; her request is for two of them.
+THREE_ROLES = seed_text(
+    ("      roles: [dba]\n      suggested_reviewers",
+     "      roles: [dba, auditor, ops]\n      suggested_reviewers"),
+    ("    review_requests:\n      roles: [dba]\n",
+     "    review_requests:\n      roles: [dba, auditor, ops]\n"),
+    extra="".join(f"---\nkind: role\nversion: v7\nmetadata: {{name: {name}}}\nspec: {{}}\n"
+                  for name in ("auditor", "ops")),
+)
+
+
+async def extend_dm(bot: Bot, teleport: DevTeleport, request_id: str) -> str:
+    """DM the requester the request's card with an Extend button, as an expiry reminder does; its post ID."""
+    card = messages.card(teleport.store.request(request_id), now=FixedClock().now())
+    post = bot.adapter.render.card_post(replace(card, actions=(Action.EXTEND,)))
+    created = await bot.adapter.outbound.direct_message(ALICE.id, post["message"], props=post["props"])
+    return str(created["id"])
+
+
+@pytest.mark.parametrize("seed_yaml", [THREE_ROLES], ids=["three requestable roles"])
+async def test_extend_opens_the_dialog_prefilled_and_its_submission_requests_the_same_roles_anew(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport
+) -> None:
+    answer = await slash(served, mm, ALICE, "request dba,auditor --for 1h INC-4411 replica lag")
+    (request_id,) = [r.id for r in requests(teleport)]
+    assert answer["text"].startswith(f"Requested dba, auditor for alice (request {request_id[-8:]}).")
+    assert (await slash(served, mm, BOB, f"approve {request_id}"))["text"].startswith("You approved")
+    original = teleport.store.request(request_id)
+    assert original.state is RequestState.APPROVED
+    post_id = await extend_dm(served, teleport, request_id)
+    shown = (await served.adapter.outbound.driver.posts.get_post(post_id))["props"]["attachments"][0]
+    assert [(a["name"], a["style"]) for a in shown["actions"]] == [("Extend", "primary")]
+
+    url, body = mm.click(post_id, "Extend", user_id=ALICE.id)
+    with Unchanged(teleport):
+        response = await click(served, url, body)
+    assert (response.status_code, response.json()) == (200, {})  # the dialog is the answer
+    opened = mm.dialogs[-1]
+    assert (opened["user_id"], opened["trigger_id"]) == (ALICE.id, body["trigger_id"])
+    assert (opened["url"], opened["problems"]) == (served.url + "/mattermost/dialogs", [])
+    elements = {e["name"]: e for e in opened["dialog"]["elements"]}
+    assert [o["value"] for o in elements["roles"]["options"]] == ["dba", "auditor", "ops"]
+    assert elements["roles"]["default"] == "dba,auditor"  # a multiselect's defaults, comma-separated
+    reason = f"extension of {request_id[-8:]}: INC-4411 replica lag"
+    assert elements["reason"]["default"] == reason
+
+    # Mattermost submits the defaults as they stand: a multiselect as a list.
+    submission = {"roles": elements["roles"]["default"].split(","), "duration": "1h", "reason": reason}
+    response = await submit(served, mm, opened["dialog"], submission)
+    assert (response.status_code, response.json()) == (200, {})
+    (extension,) = [r for r in requests(teleport) if r.id != request_id]
+    assert (extension.user, set(extension.roles), extension.reason) == ("alice", {"dba", "auditor"}, reason)
+    assert extension.state is RequestState.PENDING
+    assert teleport.store.request(request_id) == original  # the extended request is untouched
+    dm = mm.direct_channel_id(BOT_USER_ID, ALICE.id)
+    await eventually(lambda: len(mm.posts_in(dm)) == 2)
+    assert f"for alice (request {extension.id[-8:]})" in mm.posts_in(dm)[-1]["message"]
+
+
+async def test_extend_that_cannot_open_the_dialog_says_so_and_changes_nothing(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport
+) -> None:
+    request_id = await typed_request(served, mm)
+    post_id = await extend_dm(served, teleport, request_id)
+    url, body = mm.click(post_id, "Extend", user_id=ALICE.id)
+    with Unchanged(teleport):
+        response = await click(served, url, {**body, "trigger_id": "not-a-trigger-id"})
+    assert response.status_code == 200
+    not_opened = messages.request_form_not_opened()
+    assert response.json() == {"ephemeral_text": not_opened, "skip_slack_parsing": True}
+    assert mm.dialogs == []
+
+
+async def test_forged_extend_context_is_refused_with_403_and_opens_nothing(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport
+) -> None:
+    request_id = await typed_request(served, mm)
+    other_id = await typed_request(served, mm, "request dba INC-2")
+    secret = ACTION_SECRET.encode()
+    extend = signing.action_context(secret, request_id, "extend")
+    forged: list[Any] = [
+        {**extend, "mac": extend["mac"][:-1] + ("0" if extend["mac"][-1] != "0" else "1")},
+        {**signing.action_context(secret, other_id, "extend"), "request_id": request_id},
+        {**signing.action_context(secret, request_id, "approve"), "action": "extend"},
+        signing.action_context(b"another secret of at least thirty-two characters", request_id, "extend"),
+        {"request_id": request_id, "action": "extend"},
+    ]
+    with Unchanged(teleport):
+        for context in forged:
+            body = mm.action_request(user_id=ALICE.id, channel_id=ACCESS.id, post_id=new_id(),
+                                     context=context)  # fmt: skip
+            response = await click(served, served.url + "/mattermost/actions", body)
+            assert (response.status_code, response.text) == (403, "forbidden"), context
+    assert mm.dialogs == []
+    assert [r.id for r in requests(teleport)] == [request_id, other_id]
+
+
+def test_extend_reason_is_capped_to_the_dialog_limit_and_only_requestable_roles_are_preselected() -> None:
+    capabilities = Capabilities(requestable_roles=("auditor", "dba"))
+    dialog = request_dialog(capabilities, "state", initial_roles=("dba", "gone"), initial_reason="x" * 5000)
+    elements = {e["name"]: e for e in dialog["elements"]}
+    assert elements["roles"]["default"] == "dba"
+    assert len(elements["reason"]["default"]) == REASON_MAX_LENGTH == elements["reason"]["max_length"]
+    plain = {e["name"]: e for e in request_dialog(capabilities, "state")["elements"]}
+    assert plain["roles"]["default"] == "" and "default" not in plain["reason"]

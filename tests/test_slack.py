@@ -345,7 +345,7 @@ async def test_a_reviewers_approve_click_approves_in_teleport_and_redraws_the_ca
     replaced, confirmed = slack.response_url_posts
     assert (replaced.status, replaced.body["replace_original"]) == (200, True)
     assert (confirmed.body["replace_original"], confirmed.body["response_type"]) == (False, "ephemeral")
-    assert ephemerals_to(slack, "U0BOB") == [f"You approved request {request.id[:8]}. The request is now approved."]
+    assert ephemerals_to(slack, "U0BOB") == [f"You approved request {request.id[-8:]}. The request is now approved."]
 
 
 async def test_a_non_reviewers_click_is_refused_to_them_alone(
@@ -396,6 +396,8 @@ async def test_extend_opens_the_form_with_the_same_roles(
     [form] = slack.opened_views
     roles = next(b for b in form["blocks"] if b.get("block_id") == render.ROLES_BLOCK)
     assert [o["value"] for o in roles["element"]["initial_options"]] == ["dba"]
+    reason = next(b for b in form["blocks"] if b.get("block_id") == render.REASON_BLOCK)
+    assert reason["element"]["initial_value"] == f"extension of {only_request(teleport).id[-8:]}: {REASON}"
 
 
 # --- the request form ----------------------------------------------------------------------------------

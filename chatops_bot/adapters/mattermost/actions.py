@@ -1,9 +1,11 @@
-"""Approve / Deny clicks: verify the bot's MAC, then run the click as the typed command it stands for.
+"""Approve / Deny / Extend clicks: verify the bot's MAC, then run the click as what it stands for.
 
 A click becomes `approve <id>` or `deny <id>` through `commands.dispatch`, so it gets exactly the checks
 typing gets (who may review, own request, already decided). A decision answers with the card re-read
 from Teleport (without buttons once decided) as the post's `update`, and the outcome for the clicker as
 `ephemeral_text`; a refusal answers with `ephemeral_text` only, and Teleport is unchanged.
+Extend opens the request dialog (with the click's trigger ID) pre-filled with the request's roles and
+reason; only submitting that dialog creates anything, so the click itself never changes Teleport.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from chatops_bot.adapters.mattermost import signing, web
+from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.render import Renderer
 from commands import messages
 from commands.context import Context
 from commands.dispatch import dispatch
-from commands.errors import BackendError
+from commands.errors import BackendError, CommandError
 from commands.model import ChatUser
 from commands.reply import Action, Invocation, RequestCard
 
@@ -29,8 +32,9 @@ Actor = Callable[[str, str], Awaitable[ChatUser]]
 
 
 class ActionHandler:
-    def __init__(self, *, ctx: Context, renderer: Renderer, secret: bytes, actor: Actor) -> None:
-        self.ctx, self.renderer, self.secret, self.actor = ctx, renderer, secret, actor
+    def __init__(self, *, ctx: Context, renderer: Renderer, secret: bytes, actor: Actor,
+                 dialog: RequestDialog) -> None:  # fmt: skip
+        self.ctx, self.renderer, self.secret, self.actor, self.dialog = ctx, renderer, secret, actor, dialog
 
     async def click(self, request: Request) -> Response:
         body = await web.read_body(request)
@@ -45,11 +49,15 @@ class ActionHandler:
             logger.warning("refused a click whose context the bot did not sign (user %r)", user_id[:64])
             return PlainTextResponse("forbidden", 403)
         actor = await self.actor(user_id, web.text_of(payload.get("user_name")))
+        channel = web.text_of(payload.get("channel_id"))
+        if verified.action == Action.EXTEND.value:
+            invocation = Invocation("mattermost", actor, "request", channel)
+            return await self._extend(invocation, verified.request_id, web.text_of(payload.get("trigger_id")))
         invocation = Invocation(
             platform="mattermost",
             actor=actor,
             text=f"{verified.action} {verified.request_id}",
-            channel=web.text_of(payload.get("channel_id")),
+            channel=channel,
         )
         reply = await dispatch(invocation, self.ctx)
         ephemeral = isinstance(context, dict) and context.get("ephemeral") is True
@@ -58,6 +66,21 @@ class ActionHandler:
             # the ephemeral text too): the clicker learns the outcome, the old card stays as it was.
             return JSONResponse(self.renderer.action_response(reply))
         return JSONResponse(self.renderer.action_response(reply, await self._card(verified.request_id)))
+
+    async def _extend(self, invocation: Invocation, request_id: str, trigger_id: str) -> Response:
+        """Open the request dialog for the same roles, the reason saying what it extends."""
+        try:
+            original = await self.ctx.backend.get_request(request_id)
+            roles, reason = original.roles, original.reason
+        except CommandError as err:
+            # The dialog still opens; the person picks the roles again.
+            logger.warning("extending %s without its roles: %s", request_id, err.message)
+            roles, reason = (), ""
+        prefilled = messages.extension_reason(request_id, reason)
+        reply = await self.dialog.open(invocation, trigger_id, initial_roles=roles, initial_reason=prefilled)
+        if reply is None:
+            return JSONResponse({})  # the dialog is the answer: no update, no ephemeral text
+        return JSONResponse(self.renderer.action_response(reply))
 
     async def _card(self, request_id: str) -> RequestCard | None:
         """The card as Teleport now has it, buttons only while it is pending; None if Teleport is away."""

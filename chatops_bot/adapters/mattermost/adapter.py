@@ -55,11 +55,12 @@ class MattermostAdapter:
         secret = settings.action_secret.get_secret_value().encode()
         public = settings.public_url.rstrip("/")
         self.render = Renderer(actions_url=public + ACTIONS_PATH, action_secret=secret)
-        self.actions = ActionHandler(ctx=ctx, renderer=self.render, secret=secret, actor=self.actor)
         self.dialog = RequestDialog(
             ctx=ctx, outbound=outbound, renderer=self.render, secret=secret, url=public + DIALOGS_PATH,
             actor=self.actor, spawn=self.spawn,
         )
+        self.actions = ActionHandler(ctx=ctx, renderer=self.render, secret=secret, actor=self.actor,
+                                     dialog=self.dialog)  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> Sequence[BaseRoute]:

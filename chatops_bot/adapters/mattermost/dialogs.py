@@ -5,13 +5,14 @@ so the dialog and the typed command cannot drift apart.
 Mattermost does not sign submissions: the dialog's `state` carries an HMAC over the user and the form,
 and a submission whose state the bot did not issue to that very user is refused with 403.
 Mattermost cannot answer a submission with a message, so the outcome reaches the requester as a DM.
+The same form, pre-filled with a request's roles and reason, is what an Extend button opens.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import httpx
@@ -41,20 +42,31 @@ Actor = Callable[[str, str], Awaitable[ChatUser]]
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
-def request_dialog(capabilities: Capabilities, state: str) -> dict[str, Any]:
-    """The dialog for what this person may request, as `actions/dialogs/open` takes it."""
+def request_dialog(
+    capabilities: Capabilities, state: str, *, initial_roles: Sequence[str] = (), initial_reason: str = ""
+) -> dict[str, Any]:
+    """The dialog for what this person may request, as `actions/dialogs/open` takes it, optionally
+    pre-filled (Extend): the given roles that are still requestable, and the reason."""
     roles = capabilities.requestable_roles
+    chosen = [role for role in roles if role in initial_roles]
+    reason: dict[str, Any] = {
+        "display_name": messages.request_form_reason(), "name": REASON, "type": "textarea",
+        "optional": not capabilities.require_reason, "max_length": REASON_MAX_LENGTH,
+    }  # fmt: skip
+    if initial_reason:
+        # An input's default, not a post: it notifies nobody, and is sent back as typed (or edited).
+        reason["default"] = truncate(initial_reason, REASON_MAX_LENGTH)
     elements: list[dict[str, Any]] = [
         {"display_name": messages.request_form_roles(), "name": ROLES, "type": "select", "multiselect": True,
          "options": [{"text": messages.name(role), "value": role} for role in roles],
-         "default": roles[0] if len(roles) == 1 else ""},
+         # A multiselect's defaults are one comma-separated string.
+         "default": ",".join(chosen) if chosen else roles[0] if len(roles) == 1 else ""},
         {"display_name": messages.request_form_duration(), "name": DURATION, "type": "text", "optional": True,
          "placeholder": "2h", "help_text": _help(messages.request_form_duration_hint())},
         {"display_name": messages.request_form_reviewers(), "name": REVIEWERS, "type": "text",
          "optional": True,
          "help_text": _help(messages.request_form_reviewers_hint(capabilities.suggested_reviewers))},
-        {"display_name": messages.request_form_reason(), "name": REASON, "type": "textarea",
-         "optional": not capabilities.require_reason, "max_length": REASON_MAX_LENGTH},
+        reason,
     ]  # fmt: skip
     dialog: dict[str, Any] = {
         "callback_id": CALLBACK_ID,
@@ -88,8 +100,11 @@ class RequestDialog:
         self.ctx, self.outbound, self.renderer = ctx, outbound, renderer
         self.secret, self.url, self.actor, self.spawn, self.max_age = secret, url, actor, spawn, max_age
 
-    async def open(self, invocation: Invocation, trigger_id: str) -> Reply | None:
-        """Open the form; None when it opened (the command then answers nothing), else why not."""
+    async def open(
+        self, invocation: Invocation, trigger_id: str, *, initial_roles: Sequence[str] = (),
+        initial_reason: str = "",
+    ) -> Reply | None:
+        """Open the form (pre-filled for Extend); None when it opened, else why not."""
         try:
             user = await self.ctx.teleport_user(invocation)
             capabilities = await self.ctx.backend.get_capabilities(user)
@@ -98,8 +113,11 @@ class RequestDialog:
         if not capabilities.requestable_roles:
             return Reply(text=messages.nothing_requestable(), ok=False)
         state = signing.dialog_state(self.secret, invocation.actor.id, CALLBACK_ID, int(time.time()))
+        dialog = request_dialog(
+            capabilities, state, initial_roles=initial_roles, initial_reason=initial_reason
+        )
         try:
-            await self.outbound.open_dialog(trigger_id, self.url, request_dialog(capabilities, state))
+            await self.outbound.open_dialog(trigger_id, self.url, dialog)
         except (MattermostError, InvalidMattermostError, httpx.HTTPError) as err:
             logger.warning("could not open the request dialog for %s: %r", invocation.actor.id, err)
             return Reply(text=messages.request_form_not_opened(), ok=False)

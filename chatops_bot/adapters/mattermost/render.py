@@ -31,7 +31,7 @@ COLORS = {
     RequestState.PROMOTED: "#1D74F5",
     RequestState.NONE: "#8A8A8A",
 }
-STYLES = {Action.APPROVE: "success", Action.DENY: "danger"}  # Extend has no Mattermost handler yet
+STYLES = {Action.APPROVE: "success", Action.DENY: "danger", Action.EXTEND: "primary"}
 
 # Every ASCII character CommonMark or Mattermost's renderer gives a meaning, except `.` `:` and `@`:
 # a `.` only matters after a number at the start of a line (handled below), `:` only makes emoji, and `@`

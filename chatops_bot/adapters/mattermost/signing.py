@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-ACTIONS = ("approve", "deny")
+ACTIONS = ("approve", "deny", "extend")
 _ACTION_DOMAIN = "chatops-bot/mattermost/action/v1"
 _DIALOG_DOMAIN = "chatops-bot/mattermost/dialog/v1"
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

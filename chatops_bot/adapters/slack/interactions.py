@@ -133,16 +133,19 @@ class Interactions:
 
     async def _extend(self, click: _Click) -> None:
         try:
-            roles = (await self.ctx.backend.get_request(click.request_id)).roles
+            original = await self.ctx.backend.get_request(click.request_id)
+            roles, reason = original.roles, original.reason
         except CommandError:
-            roles = ()  # the form still opens; the person picks the roles again
+            roles, reason = (), ""  # the form still opens; the person picks the roles again
         await self._open_request_form(click.user_id, click.user_name, click.channel, click.trigger_id,
-                                      Metadata(click.channel, click.response_url), initial_roles=roles)
+                                      Metadata(click.channel, click.response_url), initial_roles=roles,
+                                      initial_reason=messages.extension_reason(click.request_id, reason))
 
     # -- forms --------------------------------------------------------------------------------------
 
     async def _open_request_form(self, user_id: str, user_name: str, channel: str, trigger_id: str,
-                                 metadata: Metadata, *, initial_roles: Sequence[str] = ()) -> None:
+                                 metadata: Metadata, *, initial_roles: Sequence[str] = (),
+                                 initial_reason: str = "") -> None:
         invocation = Invocation(PLATFORM, ChatUser(PLATFORM, user_id, user_name), "request", channel)
         try:
             invocation = replace(invocation, actor=await self._actor(user_id, user_name))
@@ -155,7 +158,7 @@ class Interactions:
             await self._tell(metadata.response_url, messages.nothing_requestable())
             return
         view = render.modal_for_request(capabilities, private_metadata=metadata.dump(),
-                                        initial_roles=initial_roles)
+                                        initial_roles=initial_roles, initial_reason=initial_reason)
         await self._open_view(trigger_id, view, metadata.response_url)
 
     async def _open_deny_form(self, click: _Click) -> None:
