@@ -20,6 +20,7 @@ from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
 from chatops_bot.wiring import SystemClock
+from commands.messages import short_id
 from commands.context import CommandConfig, Context
 
 BOT_USER = "chatops-bot"
@@ -27,7 +28,8 @@ BOT_USER = "chatops-bot"
 SCRIPT = (
     ("alice", "/access help", True),
     ("alice", "/access request dba --for 2h INC-4411 replica lag on the primary", True),
-    ("carol", "/access approve {id} looks fine to me", False),
+    # carol saw the card in the channel: its buttons and text carry the full ID.
+    ("carol", "/access approve {full_id} looks fine to me", False),
     ("bob", "/access list", True),
     ("bob", "/access approve {id} go ahead", True),
     ("alice", "/access list active", True),
@@ -71,7 +73,7 @@ async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Calla
     for step, (user, line, should_succeed) in enumerate(SCRIPT, start=1):
         latest = max(teleport.store.requests.values(), key=lambda r: r.created or datetime.min.replace(tzinfo=UTC),
                      default=None)
-        line = line.format(id=latest.id[:8] if latest else "")
+        line = line.format(id=short_id(latest.id) if latest else "", full_id=latest.id if latest else "")
         session.user = user
         write(f"\n{user}> {line}")
         reply = await session.handle(line)

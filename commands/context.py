@@ -43,28 +43,34 @@ class Context:
         user = await self.backend.get_user(name)
         try:
             roles = await asyncio.gather(*(self.backend.get_role(r) for r in user.roles))
-        except NotFound as err:
-            raise PermissionRefused(
-                f"I could not load all of your Teleport roles ({err.detail or err.message}), so I cannot "
-                "check what you may review. Nothing was changed."
-            ) from None
+        except NotFound:
+            missing = [r for r in user.roles if not await self._role_exists(r)]
+            raise PermissionRefused(messages.roles_not_loaded(missing)) from None
         return user, list(roles)
+
+    async def _role_exists(self, name: str) -> bool:
+        try:
+            await self.backend.get_role(name)
+        except NotFound:
+            return False
+        return True
 
     async def find_request(
         self, request_id: str, visible: Callable[[AccessRequest], bool] = lambda _: True
     ) -> AccessRequest:
-        """A full ID, or a prefix of at least 6 characters that is unique among the requests `visible` lets
-        this person see. Requests they may not see are never named, nor counted, in a refusal."""
+        """A full ID, or a prefix of at least 6 characters or the short ID (the last 8), unique among the
+        requests `visible` lets this person see. Only a full ID finds a request they may not see (the
+        caller says why they may not act on it); a fragment never confirms that one exists."""
         if len(request_id) == FULL_ID_LENGTH:
             try:
                 return await self.backend.get_request(request_id)
             except NotFound:
                 raise UsageError(messages.not_found(request_id)) from None
-        matches = [r for r in await self.backend.list_requests() if r.id.startswith(request_id.lower())]
-        if len(matches) == 1:
-            return matches[0]  # the caller decides what someone who may not see it is told
-        # Several match: only those the person can see count, so listing one never reveals another.
-        seen = [m for m in matches if visible(m)]
+        fragment = request_id.lower()
+        seen = [
+            r for r in await self.backend.list_requests()
+            if (r.id.startswith(fragment) or r.id.endswith(fragment)) and visible(r)
+        ]
         if not seen:
             raise UsageError(messages.not_found(request_id))
         if len(seen) > 1:

@@ -58,6 +58,13 @@ async def run(command: Command, invocation: Invocation, ctx: Context) -> Reply:
 def error_reply(err: Exception, invocation: Invocation, *, doing: str = "command") -> Reply:
     """What the person is told: a `CommandError`'s own words, or, for a bug, an apology with an error id."""
     if isinstance(err, BackendError):
+        # Teleport refusing or failing is the operator's business too (an expired identity, a missing
+        # permission): the detail goes to the log, the person gets the short words.
+        logger.warning(
+            "Teleport: %s",
+            err.detail or err.message,
+            extra={"platform": invocation.platform, "chat_user": invocation.actor.id},
+        )
         # Built around Teleport's own words, which echo what the person typed (a role named `@channel`).
         return Reply(text=messages.backend_error(err.message), ok=False)
     if isinstance(err, CommandError):

@@ -32,10 +32,9 @@ async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Rep
     if command.page > pages:
         raise UsageError(messages.page_out_of_range(command.page, pages))
     # Long enough to tell apart everything this person can see, so each ID shown finds its request.
-    id_length = messages.distinct_id_length([r.id for r in seeable])
     chunk = listed[(command.page - 1) * PAGE_SIZE : command.page * PAGE_SIZE]
     lines = [messages.list_header(scope, command.page, pages, len(listed))]
-    lines += [messages.list_line(r, now, id_length) for r in chunk]
+    lines += [messages.list_line(r, now) for r in chunk]
     footer = messages.list_footer(scope, command.page, pages)
     if footer:
         lines.append(footer)

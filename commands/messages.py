@@ -6,7 +6,6 @@ renderer sees it. Renderers only lay out and escape for their platform.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -15,6 +14,8 @@ from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Action, Field, RequestCard
 from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text
 
+# The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
+# made within a minute share them) and whose last ones are random.
 SHORT_ID = 8
 STATE_LABEL = {
     RequestState.PENDING: "Pending",
@@ -33,19 +34,8 @@ def names(items: Sequence[str]) -> str:
     return ", ".join(name(i) for i in items) or "none"
 
 
-def short_id(request_id: str, length: int = SHORT_ID) -> str:
-    return request_id[:length]
-
-
-def distinct_id_length(request_ids: Sequence[str]) -> int:
-    """How many leading characters tell these IDs apart, at least `SHORT_ID`.
-
-    Teleport's IDs are UUIDv7: they start with the creation time, so requests made within a minute or
-    so share their first 8 characters, and a list showing only those would show the same ID twice.
-    """
-    ordered = sorted(set(request_ids))  # the longest shared prefix is between neighbours
-    shared = max((len(os.path.commonprefix([a, b])) for a, b in zip(ordered, ordered[1:])), default=0)
-    return max(SHORT_ID, shared + 1)
+def short_id(request_id: str) -> str:
+    return request_id[-SHORT_ID:]
 
 
 def relative(when: datetime, now: datetime) -> str:
@@ -123,7 +113,7 @@ def card(
     )
 
 
-def list_line(request: AccessRequest, now: datetime, id_length: int = SHORT_ID) -> str:
+def list_line(request: AccessRequest, now: datetime) -> str:
     age = relative(request.created, now) if request.created else "?"
     reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or "no reason"
     state = STATE_LABEL[request.state]
@@ -131,7 +121,7 @@ def list_line(request: AccessRequest, now: datetime, id_length: int = SHORT_ID) 
         state += f", {request.approvals} of {request.approvals_needed}"
     elif request.state is RequestState.APPROVED and request.access_expires:
         state += f", {format_duration_left(request.access_expires, now)}"
-    who = f"{short_id(request.id, id_length)}  {name(request.user)}  {names(request.roles)}"
+    who = f"{short_id(request.id)}  {name(request.user)}  {names(request.roles)}"
     return f"{who}  \u00b7 {reason} \u00b7 {age} \u00b7 {state}"
 
 
@@ -257,6 +247,14 @@ def list_footer(scope: str, page: int, pages: int) -> str:
 
 def page_out_of_range(page: int, pages: int) -> str:
     return f"There is no page {page}; there {'is' if pages == 1 else 'are'} {pages}."
+
+
+def roles_not_loaded(missing: Sequence[str]) -> str:
+    which = f" ({names(missing)})" if missing else ""
+    return (
+        f"I could not load all of your Teleport roles{which}, so I cannot check what you may review. "
+        "Nothing was changed."
+    )
 
 
 def backend_error(message: str) -> str:
@@ -398,3 +396,52 @@ def command_display_name() -> str:
 
 def command_description() -> str:
     return "Request, list and review Teleport Access Requests"
+
+
+def extension_reason(request_id: str, reason: str) -> str:
+    """The reason an Extend form starts with. It pre-fills an input, which notifies nobody and goes back
+    to Teleport as the new request's reason, so the original reason is kept as typed, not `safe_text`."""
+    return f"extension of {short_id(request_id)}: {reason}"
+
+
+# --- notifications: the cards, thread replies and DMs the watcher sends about requests made anywhere -----
+
+
+def requested_for(request: AccessRequest) -> str:
+    """The access asked for, rounded to the minute: the span from creation to Teleport's access expiry."""
+    asked = request.requested_duration
+    if asked is None or asked <= timedelta(0):
+        return "as long as the roles allow"
+    return format_duration(timedelta(minutes=max(1, round(asked.total_seconds() / 60))))
+
+
+def expired_state() -> str:
+    """A card's state once its request is gone from Teleport undecided (deleted, or its pending TTL ran out)."""
+    return "Expired: it was closed before anyone decided"
+
+
+def review_relayed(author: str, approved: bool, reason: str) -> str:
+    verdict = "approved" if approved else "denied"
+    said = f": {safe_text(reason, limit=REASON_LIMIT)}" if reason else ""
+    return f"{name(author)} {verdict} this request{said}"
+
+
+def review_requested(request: AccessRequest) -> str:
+    return f"{name(request.user)} asks for {names(request.roles)} and named you as a reviewer."
+
+
+def request_outcome(request: AccessRequest) -> str:
+    """The requester's DM once Teleport decided: who decided, why, and when approved access ends, exactly."""
+    label = STATE_LABEL[request.state]
+    decided = state_line(request)[len(label):]
+    until = ""
+    if request.state is RequestState.APPROVED and request.access_expires is not None:
+        until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+    return f"Your request for {names(request.roles)} ({short_id(request.id)}) was {label.lower()}{decided}.{until}"
+
+
+def request_expired(request: AccessRequest) -> str:
+    return (
+        f"Your request for {names(request.roles)} ({short_id(request.id)}) was closed before anyone "
+        "decided, so nothing was granted. Ask again if you still need the access."
+    )

@@ -17,7 +17,10 @@ class Spec:
     details: str
 
 
-_ID_DETAILS = "ID is a request ID (3f2a1c9e-8b7d-4c1e-9f00-5a6b7c8d9e0f) or its first 6 or more characters."
+_ID_DETAILS = (
+    "ID is a request ID (3f2a1c9e-8b7d-4c1e-9f00-5a6b7c8d9e0f), its first 6 or more characters, "
+    "or the short ID that lists and replies show (its last 8 characters: 7c8d9e0f)."
+)
 SUBCOMMANDS: dict[str, Spec] = {
     spec.name: spec
     for spec in (

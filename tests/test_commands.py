@@ -193,7 +193,7 @@ async def test_request_stores_roles_reason_duration_and_reviewers(
     assert abs(stored.max_duration - stored.created - timedelta(hours=2)) < timedelta(seconds=5)
 
     assert reply.ok
-    assert reply.text == f"Requested dba for alice (request {stored.id[:8]}). Asked to review: bob."
+    assert reply.text == f"Requested dba for alice (request {stored.id[-8:]}). Asked to review: bob."
     assert field(reply, "Request") == stored.id
     assert field(reply, "Roles") == "dba"
     assert field(reply, "Reason") == "INC-4411 replica lag"
@@ -242,7 +242,7 @@ async def test_request_on_a_server_without_dry_runs_says_what_was_granted(
     reply = await say(ctx, "alice", "request dba --for 2h INC-1")
     stored = only_request(teleport)
     assert reply.ok
-    assert reply.text == f"Requested dba for alice (request {stored.id[:8]}). Asked to review: bob."
+    assert reply.text == f"Requested dba for alice (request {stored.id[-8:]}). Asked to review: bob."
     assert stored.access_expires and stored.created
     assert abs(stored.access_expires - stored.created - timedelta(hours=2)) < timedelta(seconds=5)
 
@@ -309,7 +309,7 @@ async def test_list_defaults_to_pending_for_reviewers_and_mine_for_others(
     ctx: Context, teleport: DevTeleport
 ) -> None:
     request = await create(ctx)
-    line = f"{request.id[:8]}  alice  dba  · INC-4411 replica lag · just now · Pending, 0 of 1"
+    line = f"{request.id[-8:]}  alice  dba  · INC-4411 replica lag · just now · Pending, 0 of 1"
 
     bob = await say(ctx, "bob", "list")
     assert bob.text.splitlines() == ["Waiting for your review (1, page 1 of 1)", line]
@@ -344,7 +344,7 @@ async def test_pending_leaves_out_own_requests_and_ones_already_reviewed(
 
     reply = await say(ctx, "bob", f"approve {first.id}")
     assert reply.text == (
-        f"You approved request {first.id[:8]}. It needs more approvals before it takes effect."
+        f"You approved request {first.id[-8:]}. It needs more approvals before it takes effect."
     )
     assert reasons(await say(ctx, "bob", "list")) == ["erins own", "second"]
     dave = await say(ctx, "dave", "list")
@@ -363,7 +363,7 @@ async def test_active_shows_time_left(make_context: MakeContext, teleport: DevTe
     active = await say(ctx, "alice", "list active")
     assert active.text.splitlines() == [
         "Active access (1, page 1 of 1)",
-        f"{request.id[:8]}  alice  dba  · INC-1 · just now · Approved, 2h left",
+        f"{request.id[-8:]}  alice  dba  · INC-1 · just now · Approved, 2h left",
     ]
     clock.advance(timedelta(minutes=30))
     assert "Approved, 1h30m left" in (await say(ctx, "bob", "list active")).text
@@ -407,7 +407,7 @@ async def test_show_by_full_id_and_by_prefix(ctx: Context, teleport: DevTeleport
     for shown_id in (request.id, request.id[:6], request.id[:13].upper()):
         reply = await say(ctx, "bob", f"show {shown_id}")
         assert reply.ok, reply.text
-        assert reply.text == f"Request {request.id[:8]}"
+        assert reply.text == f"Request {request.id[-8:]}"
         assert field(reply, "Request") == request.id
         assert field(reply, "State") == "Pending (0 of 1 approvals)"
         assert reply.cards[0].actions == (Action.APPROVE, Action.DENY)
@@ -421,8 +421,8 @@ async def test_show_hides_requests_from_people_who_may_not_see_them(
     request = await create(ctx)
     text = await refused(ctx, teleport, "carol", f"show {request.id}")
     assert text == f"There is no access request with ID {request.id} that you can see."
-    text = await refused(ctx, teleport, "carol", f"show {request.id[:8]}")
-    assert text == f"There is no access request with ID {request.id[:8]} that you can see."
+    text = await refused(ctx, teleport, "carol", f"show {request.id[-8:]}")
+    assert text == f"There is no access request with ID {request.id[-8:]} that you can see."
 
 
 async def test_show_after_approval_lists_the_review(ctx: Context, teleport: DevTeleport) -> None:
@@ -482,9 +482,9 @@ async def test_prefix_unique_among_what_the_person_may_see_finds_it(
 
 async def test_approve_on_behalf_of_the_reviewer(ctx: Context, teleport: DevTeleport) -> None:
     request = await create(ctx)
-    reply = await say(ctx, "bob", f"approve {request.id[:8]} go ahead")
+    reply = await say(ctx, "bob", f"approve {request.id[-8:]} go ahead")
     assert reply.ok
-    assert reply.text == f"You approved request {request.id[:8]}. The request is now approved."
+    assert reply.text == f"You approved request {request.id[-8:]}. The request is now approved."
 
     stored = only_request(teleport)
     assert stored.state is RequestState.APPROVED
@@ -497,7 +497,7 @@ async def test_approve_on_behalf_of_the_reviewer(ctx: Context, teleport: DevTele
 async def test_deny_with_a_reason(ctx: Context, teleport: DevTeleport) -> None:
     request = await create(ctx)
     reply = await say(ctx, "bob", f"deny {request.id} not during the freeze")
-    assert reply.text == f"You denied request {request.id[:8]}. The request is now denied."
+    assert reply.text == f"You denied request {request.id[-8:]}. The request is now denied."
     stored = only_request(teleport)
     assert stored.state is RequestState.DENIED
     assert stored.resolve_reason == "not during the freeze"
@@ -587,6 +587,28 @@ async def test_someone_who_may_not_review_is_refused_with_the_rule(
     )
 
 
+async def test_a_fragment_of_an_id_never_confirms_a_request_someone_may_not_see(
+    ctx: Context, teleport: DevTeleport
+) -> None:
+    request = await create(ctx)
+    for fragment in (request.id[-8:], request.id[:8]):
+        for verb in ("approve", "deny", "show"):
+            assert await refused(ctx, teleport, "carol", f"{verb} {fragment}") == (
+                f"There is no access request with ID {fragment} that you can see."
+            )
+
+
+async def test_the_short_id_in_replies_finds_the_request_even_among_requests_made_together(
+    ctx: Context, teleport: DevTeleport
+) -> None:
+    # UUIDv7s made within a minute share their first 8 characters; the short ID is their random end.
+    first, second = await create(ctx), await create(ctx)
+    assert first.id[:8] == second.id[:8] and first.id[-8:] != second.id[-8:]
+    reply = await say(ctx, "bob", f"approve {second.id[-8:]}")
+    assert reply.text == f"You approved request {second.id[-8:]}. The request is now approved."
+    assert teleport.store.requests[first.id].state is RequestState.PENDING
+
+
 async def test_own_request_cannot_be_reviewed(ctx: Context, teleport: DevTeleport) -> None:
     request = await create(ctx)
     assert await refused(ctx, teleport, "alice", f"approve {request.id}") == (
@@ -601,7 +623,7 @@ async def test_already_resolved_request_says_by_whom_and_when(ctx: Context, tele
     assert review.created
     for command in (f"approve {request.id}", f"deny {request.id} too late"):
         assert await refused(ctx, teleport, "bob", command) == (
-            f"Request {request.id[:8]} was already approved by bob at {review.created:%Y-%m-%d %H:%M} UTC."
+            f"Request {request.id[-8:]} was already approved by bob at {review.created:%Y-%m-%d %H:%M} UTC."
         )
     # Someone who may not review it learns nothing about how it ended.
     assert await refused(ctx, teleport, "carol", f"approve {request.id}") == (
@@ -617,12 +639,12 @@ async def test_a_review_that_does_not_decide_says_what_is_missing(
     second = await create(ctx, text="request dba second")
     reply = await say(ctx, "bob", f"approve {first.id}")
     assert reply.text == (
-        f"You approved request {first.id[:8]}. It needs more approvals before it takes effect."
+        f"You approved request {first.id[-8:]}. It needs more approvals before it takes effect."
     )
     reply = await say(ctx, "bob", f"deny {second.id} not now")
-    assert reply.text == f"You denied request {second.id[:8]}. It needs more denials before it is denied."
+    assert reply.text == f"You denied request {second.id[-8:]}. It needs more denials before it is denied."
     reply = await say(ctx, "dave", f"deny {second.id} agreed")
-    assert reply.text == f"You denied request {second.id[:8]}. The request is now denied."
+    assert reply.text == f"You denied request {second.id[-8:]}. The request is now denied."
     assert [r.state for r in requests(teleport)] == [RequestState.PENDING, RequestState.DENIED]
     # bob has had his say on `first`: no buttons for him any more, but still for dave.
     assert (await say(ctx, "bob", f"show {first.id}")).cards[0].actions == ()
@@ -634,10 +656,10 @@ async def test_already_reviewed_request_is_refused(ctx: Context, teleport: DevTe
     request = await create(ctx)
     await say(ctx, "bob", f"approve {request.id}")
     assert await refused(ctx, teleport, "bob", f"approve {request.id}") == (
-        f"You have already reviewed request {request.id[:8]}; Teleport counts one review per person."
+        f"You have already reviewed request {request.id[-8:]}; Teleport counts one review per person."
     )
     reply = await say(ctx, "dave", f"approve {request.id} second pair of eyes")
-    assert reply.text == f"You approved request {request.id[:8]}. The request is now approved."
+    assert reply.text == f"You approved request {request.id[-8:]}. The request is now approved."
     stored = only_request(teleport)
     assert stored.state is RequestState.APPROVED
     assert [r.author for r in stored.reviews] == ["bob", "dave"]
@@ -665,13 +687,13 @@ async def test_as_bot_refuses_requests_needing_two_approvals(
     ctx = make_context(review_mode="as_bot")
     request = await create(ctx)
     assert await refused(ctx, teleport, "bob", f"approve {request.id}") == (
-        f"Request {request.id[:8]} needs 2 approvals, but this bot reviews as one identity "
+        f"Request {request.id[-8:]} needs 2 approvals, but this bot reviews as one identity "
         "(review.mode: as_bot) and can only count once. "
         "Review it in Teleport (`tsh request review`) or the Web UI."
     )
     # One denial decides it, so the bot may deny.
     reply = await say(ctx, "bob", f"deny {request.id} not now")
-    assert reply.text == f"You denied request {request.id[:8]}. The request is now denied."
+    assert reply.text == f"You denied request {request.id[-8:]}. The request is now denied."
     (review,) = only_request(teleport).reviews
     assert (review.author, review.reason) == ("chatops-bot", "reviewed in chat by bob: not now")
 
@@ -683,12 +705,12 @@ async def test_as_bot_refuses_to_deny_requests_needing_two_denials(
     ctx = make_context(review_mode="as_bot")
     request = await create(ctx)
     assert await refused(ctx, teleport, "bob", f"deny {request.id} no") == (
-        f"Request {request.id[:8]} needs 2 denials, but this bot reviews as one identity "
+        f"Request {request.id[-8:]} needs 2 denials, but this bot reviews as one identity "
         "(review.mode: as_bot) and can only count once. "
         "Review it in Teleport (`tsh request review`) or the Web UI."
     )
     reply = await say(ctx, "bob", f"approve {request.id}")
-    assert reply.text == f"You approved request {request.id[:8]}. The request is now approved."
+    assert reply.text == f"You approved request {request.id[-8:]}. The request is now approved."
 
 
 @with_seed(BOT_REVIEWS)
@@ -698,7 +720,7 @@ async def test_as_bot_approves_as_the_bot_naming_the_reviewer(
     ctx = make_context(review_mode="as_bot")
     request = await create(ctx)
     reply = await say(ctx, "bob", f"approve {request.id} go ahead")
-    assert reply.text == f"You approved request {request.id[:8]}. The request is now approved."
+    assert reply.text == f"You approved request {request.id[-8:]}. The request is now approved."
     stored = only_request(teleport)
     assert stored.state is RequestState.APPROVED
     (review,) = stored.reviews
@@ -717,7 +739,7 @@ async def test_resolve_mode_sets_the_state_with_the_reviewer_as_delegator(
     ctx = make_context(review_mode="resolve")
     request = await create(ctx)
     reply = await say(ctx, "bob", f"approve {request.id} go ahead")
-    assert reply.text == f"You approved request {request.id[:8]}. The request is now approved."
+    assert reply.text == f"You approved request {request.id[-8:]}. The request is now approved."
     stored = only_request(teleport)
     assert (stored.state, stored.reviews, stored.resolve_reason) == (RequestState.APPROVED, (), "go ahead")
     assert teleport.store.audit == [
@@ -725,7 +747,7 @@ async def test_resolve_mode_sets_the_state_with_the_reviewer_as_delegator(
          "delegator": "console:bob", "updated_by": "chatops-bot"}
     ]
     assert await refused(ctx, teleport, "bob", f"deny {request.id} changed my mind") == (
-        f"Request {request.id[:8]} was already approved."
+        f"Request {request.id[-8:]} was already approved."
     )
     # The bot's check is the only gate in this mode: it must hold.
     other = await create(ctx)

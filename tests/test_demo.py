@@ -33,12 +33,12 @@ async def test_demo_transcript_walks_through_a_request() -> None:
     match = re.search(r"Requested dba for alice \(request ([0-9a-f]{8})\)\. Asked to review: bob\.", created)
     assert match, created
     short_id = match.group(1)
-    full_id = re.search(rf"Request\s+({short_id}[0-9a-f-]{{28}})", created)
+    full_id = re.search(rf"Request\s+([0-9a-f-]{{28}}{short_id})", created)
     assert full_id, created
     assert "INC-4411 replica lag on the primary" in created
     assert re.search(r"Access until\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 2h\)", created)
 
-    refused = step(transcript, f"carol> /access approve {short_id}")
+    refused = step(transcript, f"carol> /access approve {full_id.group(1)}")
     assert "You may not review this request: you have no role that allows reviewing access requests." in (
         refused
     )

@@ -129,7 +129,9 @@ class TeleportClient:
                 # Machine ID may be midway through rewriting the file: keep the channel, retry next call.
                 logger.warning("cannot reload the Teleport identity yet: %s", err)
                 return self._stub
-            raise Unavailable(f"The bot's Teleport identity cannot be loaded: {err}", detail=str(err)) from None
+            # The path and the problem are for the operator's log, not for chat.
+            detail = f"the bot's Teleport identity cannot be loaded: {err}"
+            raise Unavailable(UNREACHABLE, detail=detail) from None
         credentials = grpc.ssl_channel_credentials(
             root_certificates=identity.ca_pems,
             private_key=identity.private_key_pem,
