@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chatops_bot.config import ConfigError, Settings, load_config
-from chatops_bot.teleport.identity import IdentityError
+from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.teleport.identity import Identity, IdentityError
 from commands.errors import AccessDenied, BackendError, Unavailable
 
 EXIT_OK = 0
@@ -99,15 +100,8 @@ async def _connect(settings: Settings) -> int:
     from chatops_bot.wiring import teleport_client
 
     client = teleport_client(settings)
-    key = "teleport.identity_file" if settings.teleport.identity_file else "teleport.client_cert_file"
-    try:
-        identity = client.identity_source.load()
-    except IdentityError as err:
-        print(f"{key}: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    if identity.not_after <= datetime.now(UTC):
-        print(f"{key}: the certificate expired at {identity.not_after:%Y-%m-%d %H:%M} UTC; "
-              "issue a new one (tctl auth sign, or let tbot renew it)", file=sys.stderr)
+    identity = _usable_identity(settings, client)
+    if identity is None:
         return EXIT_FAILED
     try:
         info = await client.ping()
@@ -128,6 +122,21 @@ async def _connect(settings: Settings) -> int:
         await client.close()
     print(f"Connected to Teleport cluster {info.name!r} (version {info.server_version}) as {identity.username}.")
     return EXIT_OK
+
+
+def _usable_identity(settings: Settings, client: TeleportClient) -> Identity | None:
+    """The bot's identity, or None after saying (naming the key) why it cannot be used."""
+    key = "teleport.identity_file" if settings.teleport.identity_file else "teleport.client_cert_file"
+    try:
+        identity = client.identity_source.load()
+    except IdentityError as err:
+        print(f"{key}: {err}", file=sys.stderr)
+        return None
+    if identity.not_after <= datetime.now(UTC):
+        print(f"{key}: the certificate expired at {identity.not_after:%Y-%m-%d %H:%M} UTC; "
+              "issue a new one (tctl auth sign, or let tbot renew it)", file=sys.stderr)
+        return None
+    return identity
 
 
 def describe_unreachable(addr: str, detail: str) -> str:
@@ -159,7 +168,13 @@ async def _serve_until_stopped(settings: Settings) -> int:
     from chatops_bot.adapters.base import StartFailed
     from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 
+    if settings.slack is None and settings.mattermost is None:
+        print("slack, mattermost: no chat platform is configured; add a slack or mattermost section",
+              file=sys.stderr)
+        return EXIT_CONFIG
     client = teleport_client(settings)
+    if _usable_identity(settings, client) is None:
+        return EXIT_FAILED
     try:
         try:
             info = await client.ping()
@@ -169,10 +184,6 @@ async def _serve_until_stopped(settings: Settings) -> int:
         logging.getLogger(__name__).info("connected to Teleport cluster %s (%s)", info.name, info.server_version)
         try:
             adapters = chat_adapters(settings, command_context(settings, client))
-            if not adapters:
-                print("slack, mattermost: no chat platform is configured; add a slack or mattermost section",
-                      file=sys.stderr)
-                return EXIT_CONFIG
             await serve(adapters, host=settings.server.host, port=settings.server.port)
         except StartFailed as err:
             print(str(err), file=sys.stderr)
@@ -270,7 +281,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _devstack_teleport(args: argparse.Namespace) -> int:
     from chatops_bot.demo import demo_seed_text
     from chatops_bot.devstack.seed import SeedError, load_seed
-    from chatops_bot.devstack.teleport import serve_forever
+    from chatops_bot.devstack.teleport import ListenError, serve_forever
 
     try:
         seed = load_seed(args.seed.read_text() if args.seed else demo_seed_text())
@@ -280,8 +291,11 @@ def _devstack_teleport(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever(seed, listen=args.listen, identity_out=args.identity_out,
                                   cluster_name=args.cluster_name))
-    except OSError as err:
+    except ListenError as err:
         print(f"--listen {args.listen}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        print(f"--identity-out {args.identity_out}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -275,7 +275,8 @@ def _shown(value: Any) -> str:
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Settings:
     """Read, resolve (`${ENV}`, `*_file`) and validate a config file; ConfigError lists every problem."""
     found: list[tuple[str, str]] = []
-    data = _resolve(_read_yaml(path), Settings, "", os.environ if env is None else env, found)
+    raw = _anchor_paths(_read_yaml(path), Path(path).resolve().parent)
+    data = _resolve(raw, Settings, "", os.environ if env is None else env, found)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -292,9 +293,39 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Se
     return settings
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice: the second `review:` block would silently replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _anchor_paths(value: Any, base: Path) -> Any:
+    """Relative `*_file` paths are relative to the config file, not to wherever the bot was started."""
+    if isinstance(value, list):
+        return [_anchor_paths(item, base) for item in value]
+    if not isinstance(value, dict):
+        return value
+    anchored = {}
+    for key, item in value.items():
+        if isinstance(key, str) and key.endswith("_file") and isinstance(item, str) and item:
+            if not item.startswith(("/", "~", "${")):
+                item = str(base / item)
+        anchored[key] = _anchor_paths(item, base)
+    return anchored
+
+
 def _read_yaml(path: str | Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe)
     except OSError as exc:
         raise ConfigError([f"(file): cannot read {path}: {exc.strerror}"]) from None
     except UnicodeDecodeError:

@@ -154,3 +154,29 @@ def test_slack_manifest_asks_for_exactly_the_scopes_the_bot_uses(tmp_path: Path)
     missing = run("slack-manifest")
     assert missing.returncode == 2
     assert "--url is required unless --socket-mode" in missing.stderr
+
+
+def test_devstack_names_the_flag_at_fault(tmp_path: Path, devstack: tuple[str, Path]) -> None:
+    taken, _ = devstack
+    for args, flag in (
+        (["--listen", taken, "--identity-out", str(tmp_path / "ids")], f"--listen {taken}: cannot listen"),
+        (["--listen", "127.0.0.1:0", "--identity-out", "/etc/passwd"], "--identity-out /etc/passwd: "),
+    ):
+        result = run("devstack", "teleport", *args)
+        assert result.returncode == 1
+        assert any(line.startswith(flag) for line in result.stderr.splitlines()), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_before_connecting_when_nothing_can_work(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("teleport: {addr: '127.0.0.1:9', identity_file: missing.pem}\n")
+    result = run("serve", "-c", str(config))
+    assert result.returncode == 2
+    assert result.stderr.startswith("slack, mattermost: no chat platform is configured")
+
+    config.write_text(config.read_text() + "slack: {bot_token: xoxb-1, signing_secret: s}\n")
+    result = run("serve", "-c", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"teleport.identity_file: {tmp_path / 'missing.pem'}")
+    assert "Traceback" not in result.stderr

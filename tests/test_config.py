@@ -220,7 +220,8 @@ class TestTeleportCredentials:
         )
         settings = load_config(write(tmp_path, body), env={})
         assert settings.teleport.identity_file is None
-        assert settings.teleport.root_cas_file == Path("r")
+        # Relative to the config file, not to wherever the bot was started.
+        assert settings.teleport.root_cas_file == tmp_path / "r"
 
     def test_neither_form(self, tmp_path: Path) -> None:
         assert problems(tmp_path, "teleport:\n  addr: auth:3025\n") == [
@@ -342,3 +343,19 @@ def test_an_absurd_duration_is_a_config_error_not_a_crash(tmp_path: Path) -> Non
     assert problems(tmp_path, MINIMAL + '  timeout: "99999999999d"\n') == [
         "teleport.timeout: `99999999999d` is too long to be a duration."
     ]
+
+
+def test_a_key_given_twice_is_refused_rather_than_silently_replaced(tmp_path: Path) -> None:
+    body = MINIMAL + "review:\n  mode: resolve\nreview:\n  web_only_roles: [dba]\n"
+    [line] = problems(tmp_path, body)
+    assert line.startswith("(file): not valid YAML at line ")
+    assert "the key 'review' is given twice" in line
+
+
+def test_relative_secret_files_are_read_next_to_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "slack.token").write_text("xoxb-from-a-file\n")
+    config = write(tmp_path, MINIMAL + "slack:\n  bot_token_file: slack.token\n  app_token: xapp-1\n")
+    monkeypatch.chdir("/")
+    settings = load_config(config, env={})
+    assert settings.slack is not None
+    assert settings.slack.bot_token.get_secret_value() == "xoxb-from-a-file"

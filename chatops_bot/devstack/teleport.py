@@ -417,6 +417,10 @@ def _matches_watch(filter_: dict[str, str], request: AccessRequest) -> bool:
     )
 
 
+class ListenError(OSError):
+    """The devstack cannot serve on the address it was given."""
+
+
 class DevTeleport:
     """The stand-in as a whole: a store, a CA, and a gRPC server that can be stopped and started again."""
 
@@ -443,11 +447,15 @@ class DevTeleport:
         credentials = grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=self.ca.cert_pem, require_client_auth=True
         )
-        server = grpc.aio.server()
+        # Without this, grpc shares a port with another process: two devstacks would split the clients.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         authservice_pb2_grpc.add_AuthServiceServicer_to_server(self.service, server)
-        port = server.add_secure_port(listen, credentials)
+        try:
+            port = server.add_secure_port(listen, credentials)
+        except RuntimeError as err:  # grpc's word for an address it cannot parse or bind
+            raise ListenError(f"cannot listen there ({err})") from None
         if port == 0:
-            raise OSError(f"cannot listen on {listen}")
+            raise ListenError("cannot listen there (in use, or not an address of this machine)")
         await server.start()
         self._server = server
         self.addr = f"{listen.rsplit(':', 1)[0]}:{port}"
