@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chatops_bot import logs
 from chatops_bot.config import ConfigError, Settings, load_config
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.teleport.identity import Identity, IdentityError
@@ -22,7 +23,7 @@ EXIT_CONFIG = 2
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure("WARNING")
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -159,7 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_CONFIG
-    logging.getLogger().setLevel(settings.logging.level)
+    logs.configure(settings.logging.level, settings.logging.format)
     return asyncio.run(_serve_until_stopped(settings))
 
 

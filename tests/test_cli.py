@@ -180,3 +180,24 @@ def test_serve_refuses_before_connecting_when_nothing_can_work(tmp_path: Path) -
     assert result.returncode == 1
     assert result.stderr.startswith(f"teleport.identity_file: {tmp_path / 'missing.pem'}")
     assert "Traceback" not in result.stderr
+
+
+def test_json_logs_are_one_object_a_line_with_the_request_context() -> None:
+    import io
+    import json
+    import logging
+
+    from chatops_bot import logs
+
+    stream = io.StringIO()
+    logs.configure("INFO", "json", stream=stream)
+    try:
+        logging.getLogger("chatops_bot.test").warning(
+            "Teleport: %s", "refused", extra={"platform": "slack", "chat_user": "U0BOB", "secret": "x"}
+        )
+    finally:
+        logs.configure("WARNING")
+    entry = json.loads(stream.getvalue())
+    assert entry["message"] == "Teleport: refused"
+    assert (entry["level"], entry["platform"], entry["chat_user"]) == ("WARNING", "slack", "U0BOB")
+    assert "secret" not in entry
