@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+import socket
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,27 @@ async def client_for(teleport: DevTeleport, tmp_path: Path) -> AsyncIterator[Cli
 @pytest.fixture
 def bot(client_for: ClientFactory) -> TeleportClient:
     return client_for("chatops-bot")
+
+
+class Unchanged:
+    """`with Unchanged(teleport):` asserts Teleport's requests and audit log are the same afterwards."""
+
+    def __init__(self, teleport: DevTeleport) -> None:
+        self.teleport = teleport
+
+    def __enter__(self) -> None:
+        self.requests = dict(self.teleport.store.requests)
+        self.audit = list(self.teleport.store.audit)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.teleport.store.requests == self.requests
+        assert self.teleport.store.audit == self.audit
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class FixedClock:

@@ -25,7 +25,7 @@ from commands.context import Context
 from commands.dispatch import dispatch
 from commands.model import AccessRequest, ChatUser, RequestState, Role, RoleConditions, User
 from commands.reply import Action, Invocation, Reply
-from conftest import FixedClock
+from conftest import FixedClock, Unchanged
 
 MakeContext = Callable[..., Context]
 
@@ -149,21 +149,6 @@ async def create(
 def reasons(reply: Reply) -> list[str]:
     """The reason column of a list reply, top to bottom."""
     return [line.split(" · ")[1] for line in reply.text.splitlines()[1:] if " · " in line]
-
-
-class Unchanged:
-    """`with Unchanged(teleport):` asserts Teleport's requests and audit log are the same afterwards."""
-
-    def __init__(self, teleport: DevTeleport) -> None:
-        self.teleport = teleport
-
-    def __enter__(self) -> None:
-        self.requests = dict(self.teleport.store.requests)
-        self.audit = list(self.teleport.store.audit)
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.teleport.store.requests == self.requests
-        assert self.teleport.store.audit == self.audit
 
 
 async def refused(ctx: Context, teleport: DevTeleport, who: str, text: str) -> str:

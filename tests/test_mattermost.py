@@ -54,7 +54,7 @@ from commands import messages
 from commands.context import CommandConfig, Context
 from commands.model import AccessRequest, Capabilities, RequestState
 from commands.reply import Action
-from conftest import FixedClock
+from conftest import FixedClock, Unchanged
 
 
 def _id(prefix: str) -> str:
@@ -205,21 +205,6 @@ async def channel_card(bot: Bot, teleport: DevTeleport, request_id: str) -> str:
 
 def requests(teleport: DevTeleport) -> list[AccessRequest]:
     return list(teleport.store.requests.values())
-
-
-class Unchanged:
-    """`with Unchanged(teleport):` asserts Teleport's requests and audit log are the same afterwards."""
-
-    def __init__(self, teleport: DevTeleport) -> None:
-        self.teleport = teleport
-
-    def __enter__(self) -> None:
-        self.requests = dict(self.teleport.store.requests)
-        self.audit = list(self.teleport.store.audit)
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.teleport.store.requests == self.requests
-        assert self.teleport.store.audit == self.audit
 
 
 def statuses(mm: DevMattermost, method: str, path: str) -> list[int]:

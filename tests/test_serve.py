@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,8 @@ import httpx
 import pytest
 
 from chatops_bot.devstack.mattermost import DevMattermost, MMChannel, MMTeam, MMUser
+from conftest import free_port
+
 from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
@@ -24,12 +25,6 @@ TEAM = MMTeam("team".ljust(26, "0"), "ops", "Ops")
 ALICE_MM = MMUser("alicemmid".ljust(26, "0"), "alice", "alice@example.com")
 ACCESS_MM = MMChannel("chanaccess".ljust(26, "0"), TEAM.id, "access-requests")
 COMMAND_TOKEN = "k3" * 13
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
