@@ -167,7 +167,8 @@ def _serve(args: argparse.Namespace) -> int:
 async def _serve_until_stopped(settings: Settings) -> int:
     from chatops_bot.server import serve
     from chatops_bot.adapters.base import StartFailed
-    from chatops_bot.wiring import chat_adapters, command_context, teleport_client
+    from chatops_bot import runtime
+    from chatops_bot.wiring import teleport_client
 
     if settings.slack is None and settings.mattermost is None:
         print("slack, mattermost: no chat platform is configured; add a slack or mattermost section",
@@ -184,7 +185,7 @@ async def _serve_until_stopped(settings: Settings) -> int:
             return EXIT_FAILED
         logging.getLogger(__name__).info("connected to Teleport cluster %s (%s)", info.name, info.server_version)
         try:
-            adapters = chat_adapters(settings, command_context(settings, client))
+            adapters = runtime.services(settings, client)
             await serve(adapters, host=settings.server.host, port=settings.server.port)
         except StartFailed as err:
             print(str(err), file=sys.stderr)

@@ -96,7 +96,11 @@ UserMapKey = Annotated[
     ),
 ]
 MattermostRecipient = Annotated[
-    str, _check(_matches(r"[^/\s]+/[^/\s]+|[^@\s]+@[^@\s]+"), 'must be "team/channel" or an e-mail address')
+    str,
+    _check(
+        _matches(r"[^/\s]+/[^/\s]+|[^@\s]+@[^@\s]+|[a-z0-9]{26}"),
+        'must be "team/channel", a channel ID or an e-mail address',
+    ),
 ]
 Secret = Annotated[SecretStr, _check(bool, "must not be empty")]
 BotToken = Annotated[Secret, _check(lambda s: s.startswith("xoxb-"), "must start with xoxb-")]

@@ -407,6 +407,32 @@ def extension_reason(request_id: str, reason: str) -> str:
 # --- notifications: the cards, thread replies and DMs the watcher sends about requests made anywhere -----
 
 
+def notice_card(
+    request: AccessRequest,
+    *,
+    now: datetime,
+    web_url: str = "",
+    web_only_roles: Sequence[str] = (),
+    state: str = "",
+) -> RequestCard:
+    """A request as the watcher shows it to channels and reviewers: the card, how long was asked for, and
+    Approve / Deny while pending, except for `web_only_roles`, which get a note and the Web UI link instead
+    (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line."""
+    actions = () if web_only_roles else (Action.APPROVE, Action.DENY)
+    base = card(request, now=now, actions=actions, web_url=web_url)
+    fields: list[Field] = []
+    for field in base.fields:
+        if field.label == "State":
+            fields += [Field("State", state or field.value), Field("Requested for", requested_for(request))]
+        else:
+            fields.append(field)
+    footer = base.footer
+    if web_only_roles and request.state is RequestState.PENDING:
+        footer = " \u00b7 ".join(filter(None, [footer, web_only(web_only_roles, web_url)]))
+    return RequestCard(request=request, title=base.title, fields=tuple(fields), footer=footer,
+                       actions=base.actions, web_url=base.web_url)
+
+
 def requested_for(request: AccessRequest) -> str:
     """The access asked for, rounded to the minute: the span from creation to Teleport's access expiry."""
     asked = request.requested_duration
@@ -416,7 +442,7 @@ def requested_for(request: AccessRequest) -> str:
 
 
 def expired_state() -> str:
-    """A card's state once its request is gone from Teleport undecided (deleted, or its pending TTL ran out)."""
+    """A card's state once its request left Teleport undecided (deleted, or its pending TTL ran out)."""
     return "Expired: it was closed before anyone decided"
 
 
@@ -437,7 +463,8 @@ def request_outcome(request: AccessRequest) -> str:
     until = ""
     if request.state is RequestState.APPROVED and request.access_expires is not None:
         until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
-    return f"Your request for {names(request.roles)} ({short_id(request.id)}) was {label.lower()}{decided}.{until}"
+    what = f"Your request for {names(request.roles)} ({short_id(request.id)})"
+    return f"{what} was {label.lower()}{decided}.{until}"
 
 
 def request_expired(request: AccessRequest) -> str:

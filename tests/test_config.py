@@ -137,7 +137,7 @@ def test_settings_cannot_be_changed_after_loading(tmp_path: Path) -> None:
         ),
         (
             MINIMAL + "routing:\n  role_to_recipients:\n    mattermost:\n      dba: [town-square]\n",
-            'routing.role_to_recipients.mattermost.dba[0]: must be "team/channel" or an e-mail address',
+            'routing.role_to_recipients.mattermost.dba[0]: must be "team/channel", a channel ID or an e-mail address',
         ),
     ],
 )
@@ -359,3 +359,9 @@ def test_relative_secret_files_are_read_next_to_the_config(tmp_path: Path, monke
     settings = load_config(config, env={})
     assert settings.slack is not None
     assert settings.slack.bot_token.get_secret_value() == "xoxb-from-a-file"
+
+
+def test_a_mattermost_channel_id_is_a_recipient(tmp_path: Path) -> None:
+    body = MINIMAL + "routing:\n  role_to_recipients:\n    mattermost:\n      dba: [chanaccess0000000000000000]\n"
+    settings = load_config(write(tmp_path, body), env={})
+    assert settings.routing.role_to_recipients.mattermost["dba"] == ("chanaccess0000000000000000",)

@@ -1,4 +1,4 @@
-"""The notifier's way out to Mattermost: cards as posts, patched in place and answered in their thread, and DMs.
+"""The notifier's way out to Mattermost: cards as posts, patched in place and replied to in threads, and DMs.
 
 A message reference is `<channel ID>/<post ID>`: a thread reply needs the channel as well as its root.
 Recipients are channel IDs as they are, `team/channel` names (`GET teams/name/…`, then
@@ -41,7 +41,8 @@ class MattermostNotifyOutbound:
 
     async def reply_in_thread(self, ref: str, text: str) -> None:
         channel, root = _split(ref)
-        await self.outbound.create_post(channel, self.renderer.reply_post(Reply(text))["message"], root_id=root)
+        message = self.renderer.reply_post(Reply(text))["message"]
+        await self.outbound.create_post(channel, message, root_id=root)
 
     async def dm(self, chat_user_id: str, text: str, card: RequestCard | None = None) -> str:
         message = self.renderer.reply_post(Reply(text))["message"]

@@ -1,0 +1,395 @@
+"""Who hears about an access request and what they see, kept true to Teleport through plugin data.
+
+`Notifier.sync(request)` brings every message about one request in line with the request as given. It
+may run any number of times, in any number of bot processes: each step claims its work in the request's
+plugin data with compare-and-swap, then sends, then records what it sent. Plugin data keys:
+
+    claim                   `<process>@<unix time>` while that process posts the first cards, then `done`
+    slack:C0ACCESS          a card in a channel: its message reference (`mattermost:<channel id>` alike)
+    slack:@U0BOB            a card DMed to a suggested reviewer
+    slack:C0ACCESS#reviews  how many reviews were relayed into that card's thread
+    view                    `<resolved>:<reviews>` of the request as the cards last showed it
+    outcome#slack           the state the requester was told about on that platform
+
+A claim left by a process that died is taken over once it is `claim_lease` seconds old. Teleport drops
+a deleted (or expired) request's plugin data with it, so what closing its cards takes is kept in memory
+for each pending request this process has seen; cards of a request deleted before this process first
+saw it (say, while it was down) stay as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Protocol
+
+from chatops_bot.teleport.client import TeleportClient
+from commands import messages
+from commands.errors import BackendError, CompareFailed, NotFound
+from commands.model import AccessRequest, RequestState
+from commands.ports import Clock
+from commands.reply import RequestCard
+
+logger = logging.getLogger(__name__)
+
+CLAIM, DONE, VIEW, RELAYED, OUTCOME = "claim", "done", "view", "#reviews", "outcome#"
+CLAIM_LEASE = 60.0
+RECIPIENT_TTL = 600.0  # seconds a resolved (or unresolvable) recipient name is remembered
+
+Rank = tuple[int, int]
+Send = Callable[[], Awaitable[str]]
+
+
+class Outbound(Protocol):
+    """What the notifier needs from one chat platform; message references are opaque strings."""
+
+    platform: str
+
+    async def post_card(self, recipient: str, card: RequestCard) -> str: ...
+
+    async def update_card(self, ref: str, card: RequestCard) -> None: ...
+
+    async def reply_in_thread(self, ref: str, text: str) -> None: ...
+
+    async def dm(self, chat_user_id: str, text: str, card: RequestCard | None = None) -> str: ...
+
+    async def resolve_recipient(self, name: str) -> str | None:
+        """The channel ID for a configured recipient, or None when the platform knows no such place."""
+        ...
+
+
+class Incomplete(Exception):
+    """Some messages could not be sent or updated; running `sync` again finishes the job."""
+
+
+class Later(Exception):
+    """Another bot process holds the claim; look again after `delay` seconds, when it would have lapsed."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"claimed by another bot process; look again in {delay:.0f} s")
+        self.delay = delay
+
+
+def rank(request: AccessRequest) -> Rank:
+    """How far a request has come; it only grows, so an older snapshot never overwrites a newer card."""
+    return (1 if request.state.resolved else 0, len(request.reviews))
+
+
+def _rank_text(request: AccessRequest) -> str:
+    return "{}:{}".format(*rank(request))
+
+
+def _parse_rank(text: str) -> Rank:
+    resolved, _, reviews = text.partition(":")
+    return (int(resolved), int(reviews)) if resolved.isdigit() and reviews.isdigit() else (-1, -1)
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    web_proxy_addr: str = ""
+    web_only_roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A pending request with cards, as last seen: enough to close its cards once Teleport deletes it."""
+
+    request: AccessRequest
+    cards: Mapping[str, str]
+    owned: bool  # this process posted the cards, so it (alone) tells the requester
+
+
+class ChatIds:
+    """Teleport user -> chat user ID per platform: the user's trait first, then the `users.map` entry."""
+
+    def __init__(self, client: TeleportClient, *, traits: Mapping[str, str], user_map: Mapping[str, str],
+                 max_age: float = 60.0) -> None:
+        self.client, self.traits, self.max_age = client, dict(traits), max_age
+        self._mapped: dict[str, dict[str, str]] = {}
+        for key, teleport_user in user_map.items():
+            platform, _, chat_id = key.partition(":")
+            self._mapped.setdefault(teleport_user, {}).setdefault(platform, chat_id)
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def of(self, user: str) -> dict[str, str]:
+        cached = self._cache.get(user)
+        if cached and time.monotonic() - cached[0] < self.max_age:
+            return cached[1]
+        found = dict(self._mapped.get(user, {}))
+        try:
+            traits = (await self.client.get_user(user)).traits
+        except NotFound:
+            traits = {}
+        found.update({platform: values[0] for platform, trait in self.traits.items()
+                      if (values := traits.get(trait))})
+        self._cache[user] = (time.monotonic(), found)
+        return found
+
+
+class Notifier:
+    def __init__(self, client: TeleportClient, outbounds: Sequence[Outbound], *,
+                 routing: Mapping[str, Mapping[str, Sequence[str]]], chat_ids: ChatIds, clock: Clock,
+                 cards: CardSettings = CardSettings(), claim_lease: float = CLAIM_LEASE) -> None:
+        """`routing`: platform -> role (or "*") -> recipients, as in `routing.role_to_recipients`."""
+        self.client, self.chat_ids, self.clock, self.settings = client, chat_ids, clock, cards
+        self.outbounds = {outbound.platform: outbound for outbound in outbounds}
+        self.routing, self.claim_lease = routing, claim_lease
+        self.process = secrets.token_hex(6)
+        self._known: dict[str, _Known] = {}
+        self._seen: dict[str, tuple[Rank, bool]] = {}  # request -> (rank handled, whether completely)
+        self._owned: set[str] = set()
+        self._unsaved: dict[str, dict[str, str]] = {}  # sent, but not yet recorded in Teleport
+        self._recipients: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+    def pending_ids(self) -> set[str]:
+        """Pending requests with cards this process knows of: the ones to close if a listing lacks them."""
+        return set(self._known)
+
+    def retain(self, request_ids: Iterable[str]) -> None:
+        """Forget what was noted about requests that Teleport no longer lists and that have no cards here."""
+        keep = set(request_ids) | set(self._known)
+        self._seen = {key: value for key, value in self._seen.items() if key in keep}
+
+    async def sync(self, request: AccessRequest) -> None:
+        seen = self._seen.get(request.id)
+        if seen and (rank(request) < seen[0] or (rank(request) == seen[0] and seen[1])):
+            return  # an older snapshot (a listing racing an event), or nothing new
+        data: dict[str, str] = {}
+        wait, gone = 0.0, False
+        try:
+            data = await self.client.get_plugin_data(request.id)
+            if unsaved := self._unsaved.get(request.id):
+                await self.client.update_plugin_data(request.id, set=unsaved)
+                data.update(unsaved)
+                self._unsaved.pop(request.id)
+            if request.state is RequestState.PENDING:
+                wait = await self._broadcast(request, data)
+            cards = self._cards(data)
+            if cards:
+                await self._refresh(request, data, cards)
+                await self._relay(request, data, cards)
+                outcome = messages.request_outcome(request)
+                if request.state.resolved and not await self._tell(request, outcome, data):
+                    raise Incomplete(f"the outcome of {request.id} did not reach {request.user} everywhere")
+        except NotFound:
+            gone = True  # deleted while we were at it
+        finally:
+            # Noted even when sending failed half-way, so that a deletion still closes what was posted.
+            if request.state is RequestState.PENDING and self._cards(data):
+                self._known[request.id] = _Known(request, self._cards(data), request.id in self._owned)
+            elif data and not gone:
+                self._forget(request.id)
+        if gone:
+            await self.closed(request.id)
+            return
+        self._seen[request.id] = (rank(request), not wait)
+        if wait:
+            raise Later(wait)
+
+    async def closed(self, request_id: str) -> None:
+        """Teleport deleted the request (or it expired): its cards say so; its poster DMs the requester."""
+        known = self._known.pop(request_id, None)
+        self._forget(request_id)
+        self._unsaved.pop(request_id, None)
+        if known is None:
+            return
+        card = self.card(replace(known.request, state=RequestState.NONE), state=messages.expired_state())
+        failed = await self._each(request_id, "close card", known.cards.items(),
+                                  lambda key, ref: self._outbound(key).update_card(ref, card))
+        if known.owned:
+            await self._tell(known.request, messages.request_expired(known.request))
+        if failed:
+            self._known[request_id] = replace(known, owned=False)
+            raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")
+
+    def card(self, request: AccessRequest, *, state: str = "") -> RequestCard:
+        web_only = sorted(self.settings.web_only_roles.intersection(request.roles))
+        web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
+        return messages.notice_card(request, now=self.clock.now(), web_url=web_url, web_only_roles=web_only,
+                                    state=state)
+
+    # --- the steps of `sync` ----------------------------------------------------------------------
+
+    async def _broadcast(self, request: AccessRequest, data: dict[str, str]) -> float:
+        """Claim, then post each missing card and reviewer DM, recording each as it is sent. Returns how
+        long until another process's claim lapses (0 when this process posted, or nothing was left)."""
+        claim = data.get(CLAIM, "")
+        if claim == DONE:
+            return 0.0
+        owner, _, since = claim.partition("@")
+        age = time.time() - int(since) if since.isdigit() else self.claim_lease
+        if claim and owner != self.process and age < self.claim_lease:
+            return self.claim_lease - age + 1.0
+        mine = f"{self.process}@{int(time.time())}"
+        try:
+            await self.client.update_plugin_data(request.id, set={CLAIM: mine}, expect={CLAIM: claim})
+        except CompareFailed:
+            data.update(await self.client.get_plugin_data(request.id))  # another process claimed it first
+            return 0.0 if data.get(CLAIM) == DONE else self.claim_lease
+        data[CLAIM] = mine
+        self._owned.add(request.id)
+        card = self.card(request)
+        sends = [(key, send) for key, send in await self._destinations(request, card) if key not in data]
+
+        async def send_and_record(key: str, send: Send) -> None:
+            record = {key: await send()}
+            if "@" not in key:
+                record[key + RELAYED] = str(len(request.reviews))  # the card already shows these
+            data.update(record)
+            # Kept until Teleport has it: a later run records it instead of sending it again.
+            self._unsaved.setdefault(request.id, {}).update(record)
+            await self.client.update_plugin_data(request.id, set=record)
+            unsaved = self._unsaved[request.id]
+            for saved in record:
+                unsaved.pop(saved, None)
+            if not unsaved:
+                self._unsaved.pop(request.id, None)
+
+        failed = await self._each(request.id, "post", sends, send_and_record)
+        if failed:
+            raise Incomplete(f"{failed} of {len(sends)} messages about {request.id} were not sent")
+        final = {CLAIM: DONE, VIEW: _rank_text(request)}
+        await self.client.update_plugin_data(request.id, set=final, expect={CLAIM: mine})
+        data.update(final)
+        return 0.0
+
+    async def _refresh(self, request: AccessRequest, data: dict[str, str], cards: Mapping[str, str]) -> None:
+        """Every card redrawn, unless they already show this much (or more: this snapshot is older)."""
+        shown = data.get(VIEW, "")
+        if rank(request) <= _parse_rank(shown):
+            return
+        card = self.card(request)
+        failed = await self._each(request.id, "update card", cards.items(),
+                                  lambda key, ref: self._outbound(key).update_card(ref, card))
+        if failed:
+            raise Incomplete(f"{failed} cards of {request.id} were not updated")
+        with contextlib.suppress(CompareFailed):  # another process updated them at the same time
+            view = {VIEW: _rank_text(request)}
+            await self.client.update_plugin_data(request.id, set=view, expect={VIEW: shown})
+            data.update(view)
+
+    async def _relay(self, request: AccessRequest, data: dict[str, str], cards: Mapping[str, str]) -> None:
+        """Each new review into each channel card's thread, once: claim the count, post, or give it back."""
+
+        async def relay(key: str, ref: str) -> None:
+            counter = key + RELAYED
+            while (done := int(data.get(counter) or 0)) < len(request.reviews):
+                try:
+                    await self.client.update_plugin_data(
+                        request.id, set={counter: str(done + 1)}, expect={counter: data.get(counter, "")})
+                except CompareFailed:
+                    return  # another bot process relays into this thread
+                data[counter] = str(done + 1)
+                review = request.reviews[done]
+                text = messages.review_relayed(review.author, review.proposed_state is RequestState.APPROVED,
+                                               review.reason)
+                try:
+                    await self._outbound(key).reply_in_thread(ref, text)
+                except Exception:
+                    await self._release(request.id, counter, str(done + 1), str(done))
+                    data[counter] = str(done)
+                    raise
+
+        threads = [(key, ref) for key, ref in cards.items() if "@" not in key]
+        if await self._each(request.id, "relay review", threads, relay):
+            raise Incomplete(f"reviews of {request.id} were not all relayed")
+
+    async def _tell(self, request: AccessRequest, text: str, data: dict[str, str] | None = None) -> bool:
+        """DM the requester on every platform they are linked on; with `data`, once per platform."""
+        ok = True
+        for platform, chat_id in (await self.chat_ids.of(request.user)).items():
+            key = OUTCOME + platform
+            if platform not in self.outbounds or (data is not None and data.get(key)):
+                continue
+            if data is not None:
+                try:
+                    await self.client.update_plugin_data(request.id, set={key: request.state.name},
+                                                         expect={key: ""})
+                except CompareFailed:
+                    continue
+                data[key] = request.state.name
+            try:
+                await self.outbounds[platform].dm(chat_id, text)
+            except Exception as err:
+                logger.warning("DM to %s on %s failed: %r", request.user, platform, err,
+                               extra={"request_id": request.id})
+                if data is not None:
+                    await self._release(request.id, key, request.state.name, "")
+                    data.pop(key, None)
+                ok = False
+        return ok
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    async def _destinations(self, request: AccessRequest, card: RequestCard) -> list[tuple[str, Send]]:
+        """(plugin data key, send) for each routed channel and each linked suggested reviewer."""
+        out: list[tuple[str, Send]] = []
+        for platform, outbound in self.outbounds.items():
+            for channel in await self._channels(platform, request):
+                out.append((f"{platform}:{channel}", partial(outbound.post_card, channel, card)))
+        text = messages.review_requested(request)
+        for reviewer in dict.fromkeys(request.suggested_reviewers):
+            for platform, chat_id in (await self.chat_ids.of(reviewer)).items():
+                if platform in self.outbounds and reviewer != request.user:
+                    dm = partial(self.outbounds[platform].dm, chat_id, text, card)
+                    out.append((f"{platform}:@{chat_id}", dm))
+        return out
+
+    async def _channels(self, platform: str, request: AccessRequest) -> list[str]:
+        """The routed recipients for the request's roles (or "*"), resolved to channel IDs, de-duplicated."""
+        table = self.routing.get(platform, {})
+        names = [name for role in request.roles for name in table.get(role, table.get("*", ()))]
+        found: list[str] = []
+        for name in dict.fromkeys(names):
+            cached = self._recipients.get((platform, name))
+            if cached is None or time.monotonic() - cached[0] > RECIPIENT_TTL:
+                try:
+                    cached = (time.monotonic(), await self.outbounds[platform].resolve_recipient(name))
+                except Exception as err:
+                    logger.warning("cannot resolve %s recipient %r now, skipped: %r", platform, name, err)
+                    continue
+                if cached[1] is None:
+                    logger.warning("%s has no recipient %r (routing.role_to_recipients); skipped",
+                                   platform, name)
+                self._recipients[(platform, name)] = cached
+            if cached[1] is not None and cached[1] not in found:
+                found.append(cached[1])
+        return found
+
+    async def _each(self, request_id: str, what: str, items: Iterable[tuple[str, Any]],
+                    call: Callable[[str, Any], Awaitable[object]]) -> int:
+        """`call(key, value)` for every item at once; failures are logged, not fatal to the others, counted.
+
+        `NotFound` (Teleport no longer has the request) is raised once every call has finished."""
+        pairs = list(items)
+        results = await asyncio.gather(*(call(key, value) for key, value in pairs), return_exceptions=True)
+        failed = 0
+        for (key, _), result in zip(pairs, results):
+            if isinstance(result, (asyncio.CancelledError, NotFound)):
+                raise result  # cancelled, or the request is gone: no point in the rest
+            if isinstance(result, BaseException):
+                failed += 1
+                logger.warning("%s %s failed: %r", what, key, result, extra={"request_id": request_id})
+        return failed
+
+    async def _release(self, request_id: str, key: str, held: str, previous: str) -> None:
+        """Give back a claim whose message did not go out, so a later run sends it."""
+        with contextlib.suppress(BackendError):
+            await self.client.update_plugin_data(request_id, set={key: previous}, expect={key: held})
+
+    def _cards(self, data: Mapping[str, str]) -> dict[str, str]:
+        return {key: ref for key, ref in data.items()
+                if key.partition(":")[0] in self.outbounds and "#" not in key}
+
+    def _outbound(self, key: str) -> Outbound:
+        return self.outbounds[key.partition(":")[0]]
+
+    def _forget(self, request_id: str) -> None:
+        self._known.pop(request_id, None)
+        self._owned.discard(request_id)

@@ -1,0 +1,83 @@
+"""The running bot assembled: Teleport client, chat adapters, notifier and watcher, served until SIGTERM.
+
+`services(settings, client)` is what `chatops-bot serve` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
+
+from chatops_bot.adapters.base import ChatAdapter
+from chatops_bot.config import Settings
+from chatops_bot.notify import CardSettings, ChatIds, Notifier, Outbound
+from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.watcher import Watcher
+from chatops_bot.wiring import SystemClock, chat_adapters, command_context, teleport_client
+
+logger = logging.getLogger(__name__)
+
+
+def outbounds(adapters: Sequence[ChatAdapter]) -> list[Outbound]:
+    """The notifier's way out to each platform, over the clients its adapter signed in with."""
+    from chatops_bot.adapters.mattermost import MattermostAdapter
+    from chatops_bot.adapters.mattermost.notify_outbound import MattermostNotifyOutbound
+    from chatops_bot.adapters.slack import SlackAdapter
+    from chatops_bot.adapters.slack.outbound import SlackOutbound
+
+    found: list[Outbound] = []
+    for adapter in adapters:
+        if isinstance(adapter, SlackAdapter):
+            found.append(SlackOutbound(adapter.client))
+        elif isinstance(adapter, MattermostAdapter):
+            found.append(MattermostNotifyOutbound(adapter.outbound, adapter.render))
+    return found
+
+
+def notifier(settings: Settings, client: TeleportClient, ways_out: Sequence[Outbound]) -> Notifier:
+    users = settings.users
+    chat_ids = ChatIds(
+        client,
+        traits={"slack": users.slack_user_id_trait, "mattermost": users.mattermost_user_id_trait},
+        user_map=dict(users.map),
+    )
+    routing = settings.routing.role_to_recipients
+    if not routing.slack and not routing.mattermost:
+        logger.warning("routing.role_to_recipients is empty: new requests reach suggested reviewers only")
+    cards = CardSettings(web_proxy_addr=settings.teleport.web_proxy_addr or "",
+                         web_only_roles=frozenset(settings.review.web_only_roles))
+    return Notifier(client, ways_out, routing={"slack": routing.slack, "mattermost": routing.mattermost},
+                    chat_ids=chat_ids, clock=SystemClock(), cards=cards)
+
+
+class WatcherService:
+    """The watcher as one more thing `server.serve` starts after the adapters and stops before them."""
+
+    name = "watcher"
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self._task: asyncio.Task[None] | None = None
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.watcher.run(), name="access request watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
+    """What `chatops-bot serve` runs: an adapter per configured platform, then the watcher, which starts
+    once the platforms are signed in (it needs them to post) and stops before them."""
+    adapters = chat_adapters(settings, command_context(settings, client))
+    watcher = Watcher(client, notifier(settings, client, outbounds(adapters)))
+    return [*adapters, WatcherService(watcher)]

@@ -1,0 +1,194 @@
+"""One WatchEvents stream of access requests, reopened for ever, with a full resync after every (re)connect.
+
+Events go to `Lanes`: one lane per request, so the jobs of one request run in order while different
+requests run side by side (up to `concurrency` at once). A lane keeps only the newest state of its
+request waiting, retries a job that failed with capped, jittered backoff, and drops it after `attempts`
+tries (the next event or resync brings it back). After every INIT the watcher lists every request and
+hands each to its lane, and closes the cards of pending requests this process knew of that Teleport no
+longer lists (deleted, or expired, while the stream was down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from chatops_bot.notify import Incomplete, Later, Notifier, rank
+from chatops_bot.teleport.client import WatchEvent
+from commands.errors import BackendError
+from commands.model import AccessRequest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter, so that many bots do not all come back at the same moment."""
+
+    first: float = 0.5
+    maximum: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before try number `attempt + 1`: `first * 2**attempt`, capped, +/- `jitter`."""
+        base = min(self.maximum, self.first * 2.0 ** min(attempt, 32))
+        return base * (1 + self.jitter * (2 * random.random() - 1))
+
+
+class RequestSource(Protocol):
+    """The slice of `TeleportClient` the watcher uses."""
+
+    def watch_requests(self) -> AsyncIterator[WatchEvent]: ...
+
+    async def list_requests(self) -> list[AccessRequest]: ...
+
+
+class _Deleted:
+    """The job for a request Teleport deleted."""
+
+
+DELETED = _Deleted()
+
+
+class Lanes:
+    def __init__(self, notifier: Notifier, *, concurrency: int = 32, retry: Backoff = Backoff(1.0, 60.0),
+                 attempts: int = 6) -> None:
+        self.notifier = notifier
+        self.retry = retry
+        self.attempts = attempts
+        self._slots = asyncio.Semaphore(concurrency)
+        self._queued: dict[str, AccessRequest | _Deleted] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._waiting: set[str] = set()
+
+    def put(self, request: AccessRequest) -> None:
+        queued = self._queued.get(request.id)
+        if queued is DELETED or (isinstance(queued, AccessRequest) and rank(queued) > rank(request)):
+            return  # a snapshot older than what already waits (a listing racing an event)
+        self._submit(request.id, request)
+
+    def delete(self, request_id: str) -> None:
+        self._submit(request_id, DELETED)
+
+    def _submit(self, request_id: str, job: AccessRequest | _Deleted) -> None:
+        self._queued[request_id] = job
+        if request_id in self._lanes:
+            self._wake[request_id].set()
+            return
+        self._wake[request_id] = asyncio.Event()
+        self._lanes[request_id] = asyncio.create_task(self._run(request_id), name=f"notify {request_id}")
+
+    async def _run(self, request_id: str) -> None:
+        failures = 0
+        wake = self._wake[request_id]
+        try:
+            while request_id in self._queued:
+                job = self._queued.pop(request_id)
+                wake.clear()
+                try:
+                    async with self._slots:
+                        if isinstance(job, _Deleted):
+                            await self.notifier.closed(request_id)
+                        else:
+                            await self.notifier.sync(job)
+                    failures = 0
+                    continue
+                except Later as later:
+                    delay = later.delay
+                except Exception as err:
+                    failures += 1
+                    if failures >= self.attempts:
+                        logger.error("giving up on request %s after %d tries (the next event or resync "
+                                     "tries again): %r", request_id, failures, err)
+                        failures = 0
+                        continue
+                    delay = self.retry.delay(failures - 1)
+                    expected = isinstance(err, (BackendError, Incomplete))  # the details were logged
+                    logger.log(logging.WARNING if expected else logging.ERROR,
+                               "notifying about request %s failed (%r); again in %.1f s",
+                               request_id, err, delay, exc_info=not expected)
+                self._queued.setdefault(request_id, job)  # unless something newer came in meanwhile
+                self._waiting.add(request_id)
+                try:
+                    await asyncio.wait_for(wake.wait(), delay)  # a newer job does not wait for the delay
+                except TimeoutError:
+                    pass
+                finally:
+                    self._waiting.discard(request_id)
+        finally:
+            self._lanes.pop(request_id, None)
+            self._wake.pop(request_id, None)
+
+    @property
+    def retrying(self) -> set[str]:
+        """Requests whose last try failed (or that another bot process has claimed), waiting to try again."""
+        return set(self._waiting)
+
+    async def idle(self, poll: float = 0.01) -> None:
+        """Returns once every lane is done or waiting to try again (for tests and the benchmark)."""
+        while set(self._lanes) - self._waiting:
+            await asyncio.sleep(poll)
+
+    async def close(self) -> None:
+        lanes = list(self._lanes.values())
+        for lane in lanes:
+            lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        self._queued.clear()
+
+
+class Watcher:
+    def __init__(self, client: RequestSource, notifier: Notifier, *, backoff: Backoff = Backoff(),
+                 lanes: Lanes | None = None) -> None:
+        self.client = client
+        self.notifier = notifier
+        self.backoff = backoff
+        self.lanes = lanes or Lanes(notifier)
+        self.resyncs = 0  # completed (re)connects, each with its resync
+        self.synced = asyncio.Event()  # set after a resync, cleared when the stream drops
+
+    async def run(self) -> None:
+        """Watch until cancelled; every failure is logged and followed by another try, never an exit."""
+        attempt = 0
+        try:
+            while True:
+                try:
+                    async for event in self.client.watch_requests():
+                        if event.kind == "init":
+                            await self.resync()
+                            attempt = 0
+                        elif event.kind == "put" and event.request is not None:
+                            self.lanes.put(event.request)
+                        elif event.kind == "delete":
+                            self.lanes.delete(event.request_id)
+                    reason = "Teleport ended the stream"
+                except BackendError as err:
+                    reason = err.detail or err.message
+                except Exception as err:
+                    logger.exception("the access request watcher failed")
+                    reason = repr(err)
+                self.synced.clear()
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self.lanes.close()
+
+    async def resync(self) -> None:
+        """Hand every request Teleport lists to its lane; close the cards of known ones it no longer lists."""
+        listed = await self.client.list_requests()
+        ids = {request.id for request in listed}
+        for request in listed:
+            self.lanes.put(request)
+        for gone in self.notifier.pending_ids() - ids:
+            self.lanes.delete(gone)
+        self.notifier.retain(ids)
+        self.resyncs += 1
+        self.synced.set()
+        logger.info("watching access requests; resynced %d", len(listed))
