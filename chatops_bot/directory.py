@@ -35,7 +35,12 @@ class TeleportDirectory:
         self.user_map = dict(user_map)
         self.match_email = match_email
         self._index: dict[tuple[str, str], str] = {}
+        self._chat_ids: dict[str, dict[str, str]] = {}
         self._built_at = float("-inf")
+        self._mapped: dict[str, dict[str, str]] = {}
+        for key, teleport_user in self.user_map.items():
+            platform, _, chat_id = key.partition(":")
+            self._mapped.setdefault(teleport_user, {}).setdefault(platform, chat_id)
 
     async def teleport_user(self, chat_user: ChatUser) -> str:
         mapped = self.user_map.get(f"{chat_user.platform}:{chat_user.id}")
@@ -56,12 +61,19 @@ class TeleportDirectory:
             return chat_user.id
         raise UnknownUserError(messages.unknown_user(chat_user, trait))
 
+    async def chat_ids(self, teleport_user: str) -> dict[str, str]:
+        """The other way round, for notifications: platform -> chat user ID, the trait first, then the map."""
+        if time.monotonic() - self._built_at > INDEX_MAX_AGE:
+            await self._rebuild()
+        return {**self._mapped.get(teleport_user, {}), **self._chat_ids.get(teleport_user, {})}
+
     async def _by_trait(self, trait: str, chat_id: str) -> str:
-        age = time.monotonic() - self._built_at
-        if age > INDEX_MAX_AGE:
+        rebuilt = time.monotonic() - self._built_at > INDEX_MAX_AGE
+        if rebuilt:
             await self._rebuild()
         found = self._index.get((trait, chat_id), "")
-        if not found and age > MISS_REFRESH_INTERVAL and time.monotonic() - self._built_at > 0.001:
+        if not found and not rebuilt and time.monotonic() - self._built_at > MISS_REFRESH_INTERVAL:
+            # Someone linked a moment ago: look again, but at most every few seconds.
             await self._rebuild()
             found = self._index.get((trait, chat_id), "")
         return found
@@ -73,9 +85,13 @@ class TeleportDirectory:
             logger.warning("cannot list Teleport users to match chat IDs by trait: %s", err.detail)
             users = []
         index: dict[tuple[str, str], str] = {}
+        chat_ids: dict[str, dict[str, str]] = {}
         for user in users:
-            for trait in set(self.traits.values()):
-                for value in user.traits.get(trait, ()):
+            for platform, trait in self.traits.items():
+                values = user.traits.get(trait, ())
+                for value in values:
                     index[(trait, value)] = user.name
-        self._index = index
+                if values:
+                    chat_ids.setdefault(user.name, {})[platform] = values[0]
+        self._index, self._chat_ids = index, chat_ids
         self._built_at = time.monotonic()

@@ -105,31 +105,10 @@ class _Known:
     owned: bool  # this process posted the cards, so it (alone) tells the requester
 
 
-class ChatIds:
-    """Teleport user -> chat user ID per platform: the user's trait first, then the `users.map` entry."""
+class ChatIds(Protocol):
+    """Teleport user -> chat user ID per platform (`chatops_bot.directory.TeleportDirectory`)."""
 
-    def __init__(self, client: TeleportClient, *, traits: Mapping[str, str], user_map: Mapping[str, str],
-                 max_age: float = 60.0) -> None:
-        self.client, self.traits, self.max_age = client, dict(traits), max_age
-        self._mapped: dict[str, dict[str, str]] = {}
-        for key, teleport_user in user_map.items():
-            platform, _, chat_id = key.partition(":")
-            self._mapped.setdefault(teleport_user, {}).setdefault(platform, chat_id)
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
-
-    async def of(self, user: str) -> dict[str, str]:
-        cached = self._cache.get(user)
-        if cached and time.monotonic() - cached[0] < self.max_age:
-            return cached[1]
-        found = dict(self._mapped.get(user, {}))
-        try:
-            traits = (await self.client.get_user(user)).traits
-        except NotFound:
-            traits = {}
-        found.update({platform: values[0] for platform, trait in self.traits.items()
-                      if (values := traits.get(trait))})
-        self._cache[user] = (time.monotonic(), found)
-        return found
+    async def chat_ids(self, teleport_user: str) -> dict[str, str]: ...
 
 
 class Notifier:
@@ -303,7 +282,7 @@ class Notifier:
     async def _tell(self, request: AccessRequest, text: str, data: dict[str, str] | None = None) -> bool:
         """DM the requester on every platform they are linked on; with `data`, once per platform."""
         ok = True
-        for platform, chat_id in (await self.chat_ids.of(request.user)).items():
+        for platform, chat_id in (await self.chat_ids.chat_ids(request.user)).items():
             key = OUTCOME + platform
             if platform not in self.outbounds or (data is not None and data.get(key)):
                 continue
@@ -335,7 +314,7 @@ class Notifier:
                 out.append((f"{platform}:{channel}", partial(outbound.post_card, channel, card)))
         text = messages.review_requested(request)
         for reviewer in dict.fromkeys(request.suggested_reviewers):
-            for platform, chat_id in (await self.chat_ids.of(reviewer)).items():
+            for platform, chat_id in (await self.chat_ids.chat_ids(reviewer)).items():
                 if platform in self.outbounds and reviewer != request.user:
                     dm = partial(self.outbounds[platform].dm, chat_id, text, card)
                     out.append((f"{platform}:@{chat_id}", dm))

@@ -13,10 +13,11 @@ from starlette.routing import BaseRoute
 
 from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.config import Settings
-from chatops_bot.notify import CardSettings, ChatIds, Notifier, Outbound
+from chatops_bot.directory import TeleportDirectory
+from chatops_bot.notify import CardSettings, Notifier, Outbound
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Watcher
-from chatops_bot.wiring import SystemClock, chat_adapters, command_context, teleport_client
+from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +38,20 @@ def outbounds(adapters: Sequence[ChatAdapter]) -> list[Outbound]:
     return found
 
 
-def notifier(settings: Settings, client: TeleportClient, ways_out: Sequence[Outbound]) -> Notifier:
-    users = settings.users
-    chat_ids = ChatIds(
-        client,
-        traits={"slack": users.slack_user_id_trait, "mattermost": users.mattermost_user_id_trait},
-        user_map=dict(users.map),
-    )
+def notifier(
+    settings: Settings,
+    client: TeleportClient,
+    ways_out: Sequence[Outbound],
+    people: TeleportDirectory | None = None,
+) -> Notifier:
+    """`people` is the directory the commands use too: one user index, both ways."""
     routing = settings.routing.role_to_recipients
     if not routing.slack and not routing.mattermost:
         logger.warning("routing.role_to_recipients is empty: new requests reach suggested reviewers only")
     cards = CardSettings(web_proxy_addr=settings.teleport.web_proxy_addr or "",
                          web_only_roles=frozenset(settings.review.web_only_roles))
     return Notifier(client, ways_out, routing={"slack": routing.slack, "mattermost": routing.mattermost},
-                    chat_ids=chat_ids, clock=SystemClock(), cards=cards)
+                    chat_ids=people or directory(settings, client), clock=SystemClock(), cards=cards)
 
 
 class WatcherService:
@@ -78,6 +79,7 @@ class WatcherService:
 def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
     """What `chatops-bot serve` runs: an adapter per configured platform, then the watcher, which starts
     once the platforms are signed in (it needs them to post) and stops before them."""
-    adapters = chat_adapters(settings, command_context(settings, client))
-    watcher = Watcher(client, notifier(settings, client, outbounds(adapters)))
+    people = directory(settings, client)
+    adapters = chat_adapters(settings, command_context(settings, client, people))
+    watcher = Watcher(client, notifier(settings, client, outbounds(adapters), people))
     return [*adapters, WatcherService(watcher)]

@@ -27,21 +27,27 @@ def teleport_client(settings: Settings) -> TeleportClient:
     return TeleportClient(t.addr, source, timeout=t.timeout.total_seconds(), plugin_name=t.plugin_name)
 
 
-def command_context(settings: Settings, client: TeleportClient) -> Context:
+def directory(settings: Settings, client: TeleportClient) -> TeleportDirectory:
     users = settings.users
-    directory = TeleportDirectory(
+    return TeleportDirectory(
         client,
         traits={"slack": users.slack_user_id_trait, "mattermost": users.mattermost_user_id_trait},
         user_map=dict(users.map),
         match_email=users.match_email,
     )
+
+
+def command_context(
+    settings: Settings, client: TeleportClient, people: TeleportDirectory | None = None
+) -> Context:
     config = CommandConfig(
         review_mode=settings.review.mode,
         web_only_roles=frozenset(settings.review.web_only_roles),
         web_proxy_addr=settings.teleport.web_proxy_addr or "",
         deny_reason_required=settings.review.deny_reason_required,
     )
-    return Context(backend=client, directory=directory, clock=SystemClock(), config=config)
+    people = people or directory(settings, client)
+    return Context(backend=client, directory=people, clock=SystemClock(), config=config)
 
 
 def chat_adapters(settings: Settings, ctx: Context) -> list[ChatAdapter]:
