@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from commands import messages
-from commands.errors import NotFound, PermissionRefused, UsageError
+from commands.errors import CommandError, NotFound, PermissionRefused, UsageError
 from commands.model import AccessRequest, Role, User
 from commands.ports import AccessBackend, Clock, Directory
-from commands.reply import Invocation
+from commands.reply import Action, Invocation, RequestCard
+
+logger = logging.getLogger(__name__)
 
 REVIEW_MODES = ("on_behalf", "as_bot", "resolve")
 FULL_ID_LENGTH = 36
@@ -76,6 +79,20 @@ class Context:
         if len(seen) > 1:
             raise UsageError(messages.ambiguous(request_id, seen, len(seen)))
         return seen[0]
+
+    async def current_card(self, request_id: str) -> RequestCard | None:
+        """The card as Teleport has it now (buttons only while pending), to redraw after a click; None,
+        logged, when it cannot be read: the review itself already went through."""
+        try:
+            request = await self.backend.get_request(request_id)
+            now, url = self.clock.now(), self.web_url(request_id)
+            return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url)
+        except CommandError as err:
+            logger.warning("cannot re-read request %s to redraw its card: %s", request_id, err.message)
+        except Exception:
+            # A bug here must not turn the clicker's confirmation into a platform's "action failed".
+            logger.exception("cannot build the card of request %s", request_id)
+        return None
 
     def web_url(self, request_id: str) -> str:
         return messages.web_link(self.config.web_proxy_addr, request_id)

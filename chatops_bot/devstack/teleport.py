@@ -37,7 +37,7 @@ from commands.errors import (
     NotFound,
     NotImplementedByServer,
 )
-from commands.model import AccessRequest, RequestState, Review, Role, User
+from commands.model import AccessRequest, RequestState, Role, User
 
 logger = logging.getLogger(__name__)
 

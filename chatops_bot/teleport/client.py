@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from google.protobuf.empty_pb2 import Empty
 
 from chatops_bot.teleport import convert
 from chatops_bot.teleport.errors import UNREACHABLE, from_rpc_error

@@ -22,9 +22,9 @@ from chatops_bot.adapters.mattermost.render import Renderer
 from commands import messages
 from commands.context import Context
 from commands.dispatch import dispatch
-from commands.errors import BackendError, CommandError
+from commands.errors import CommandError
 from commands.model import ChatUser
-from commands.reply import Action, Invocation, RequestCard
+from commands.reply import Action, Invocation
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ActionHandler:
             # An ephemeral post is not stored, so the server would fail an `update` of it (and then drop
             # the ephemeral text too): the clicker learns the outcome, the old card stays as it was.
             return JSONResponse(self.renderer.action_response(reply))
-        return JSONResponse(self.renderer.action_response(reply, await self._card(verified.request_id)))
+        return JSONResponse(self.renderer.action_response(reply, await self.ctx.current_card(verified.request_id)))
 
     async def _extend(self, invocation: Invocation, request_id: str, trigger_id: str) -> Response:
         """Open the request dialog for the same roles, the reason saying what it extends."""
@@ -81,17 +81,3 @@ class ActionHandler:
         if reply is None:
             return JSONResponse({})  # the dialog is the answer: no update, no ephemeral text
         return JSONResponse(self.renderer.action_response(reply))
-
-    async def _card(self, request_id: str) -> RequestCard | None:
-        """The card as Teleport now has it, buttons only while it is pending; None if Teleport is away."""
-        try:
-            request = await self.ctx.backend.get_request(request_id)
-        except BackendError as err:
-            logger.warning("reviewed %s but could not re-read it for the card: %s", request_id, err.message)
-            return None
-        except Exception:
-            # The review is done; a bug here must not turn the clicker's confirmation into "Action failed".
-            logger.exception("reviewed %s but could not build its card", request_id)
-            return None
-        now, url = self.ctx.clock.now(), self.ctx.web_url(request_id)
-        return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url)

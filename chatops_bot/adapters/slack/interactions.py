@@ -28,8 +28,8 @@ from commands import messages
 from commands.context import Context
 from commands.dispatch import dispatch, error_reply
 from commands.errors import CommandError
-from commands.model import ChatUser, RequestState
-from commands.reply import Action, Invocation, Reply, RequestCard
+from commands.model import ChatUser
+from commands.reply import Action, Invocation, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -109,21 +109,11 @@ class Interactions:
     async def _after_review(self, reply: Reply, request_id: str, response_url: str) -> None:
         """A refusal to the reviewer alone; a review that went through also redraws the card from Teleport."""
         if reply.ok:
-            card = await self._current_card(request_id)
+            card = await self.ctx.current_card(request_id)
             if card is not None:
                 redrawn = {**render.card_message(card), "replace_original": True}
                 await self.delivery.post(response_url, redrawn)
         await self.delivery.post(response_url, {**_payload(reply), "replace_original": False})
-
-    async def _current_card(self, request_id: str) -> RequestCard | None:
-        try:
-            request = await self.ctx.backend.get_request(request_id)
-        except CommandError as err:
-            logger.warning("cannot re-read request %s to redraw its card: %s", request_id, err.message)
-            return None
-        actions = (Action.APPROVE, Action.DENY) if request.state is RequestState.PENDING else ()
-        now = self.ctx.clock.now()
-        return messages.card(request, now=now, actions=actions, web_url=self.ctx.web_url(request.id))
 
     async def on_extend_click(self, ack: Ack, body: Body) -> None:
         await ack()
