@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import multiprocessing
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,24 +30,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from figures import header, percentile  # bench/figures.py
 
 CONCURRENT = 50
 ROUNDS = 10
 CHANNEL = "C0ACCESS"
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p99 of 500 samples is the 495th smallest)."""
-    ordered = sorted(samples)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
-def header() -> str:
-    cpus = os.cpu_count() or 0
-    return (
-        f"machine: {platform.platform()} ({platform.machine()}), {cpus} CPUs, "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
 
 
 # --- process 1: the devstack Teleport ----------------------------------------------------------------

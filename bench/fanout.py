@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import os
-import platform
 import resource
 import shutil
 import signal
@@ -36,22 +33,13 @@ from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from figures import header, percentile  # bench/figures.py
 
 CREATORS = 50
 TEAM = MMTeam("team".ljust(26, "0"), "ops", "Ops")
 USERS = [MMUser(f"{name}mmid".ljust(26, "0"), name, f"{name}@example.com") for name in ("alice", "bob")]
 CHANNEL = MMChannel("chanaccess".ljust(26, "0"), TEAM.id, "access-requests")
 BIN = shutil.which("chatops-bot", path=str(Path(sys.executable).parent)) or "chatops-bot"
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
-def header() -> str:
-    return (f"machine: {platform.platform()} ({platform.machine()}), {os.cpu_count() or 0} CPUs, "
-            f"Python {platform.python_version()} ({platform.python_implementation()})")
 
 
 def slack_cards(slack: DevSlack) -> dict[str, list[float]]:

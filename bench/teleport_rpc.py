@@ -11,9 +11,6 @@ Run: `.venv/bin/python bench/teleport_rpc.py`.
 from __future__ import annotations
 
 import asyncio
-import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,6 +23,7 @@ from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from figures import header, percentile  # bench/figures.py
 
 CALLS = 100
 WARMUP = 5
@@ -39,20 +37,6 @@ async def timed(call: Callable[[], Awaitable[object]], count: int = CALLS) -> li
         await call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p99 of 100 samples is the 99th smallest)."""
-    ordered = sorted(samples)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
-def header() -> str:
-    cpus = os.cpu_count() or 0
-    return (
-        f"machine: {platform.platform()} ({platform.machine()}), {cpus} CPUs, "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
 
 
 async def main() -> int:
