@@ -155,8 +155,22 @@ def _parse_request(words: _Words, _name: str) -> RequestCommand:
     if "--reason" in options and free_text:
         raise UsageError("give the reason either with `--reason` or as text after the options, not both.")
     duration = parse_duration(options["--for"]) if "--for" in options else None
+    if duration is not None and free_text:
+        _refuse_split_duration(options["--for"], free_text.split(maxsplit=1)[0])
     reviewers = _names(options["--reviewers"], "reviewer") if "--reviewers" in options else ()
     return RequestCommand(roles, duration, reviewers, _reason(options.get("--reason", free_text)))
+
+
+def _refuse_split_duration(given: str, next_word: str) -> None:
+    """`--for 1h 30m`: the shell-like split would make `30m` the start of the reason, silently."""
+    try:
+        parse_duration(next_word)
+    except UsageError:
+        return
+    raise UsageError(
+        f"{_show(given + ' ' + next_word)} has a space in it: write the duration as one word, "
+        f"e.g. `--for {given}{next_word}`."
+    )
 
 
 def _parse_list(words: _Words, _name: str) -> ListCommand:

@@ -296,3 +296,15 @@ def test_parsed_requests_respect_teleport_limits(words: list[str]) -> None:
         assert result.duration is None or timedelta(0) < result.duration <= timedelta(days=14)
         assert len(result.reason.encode()) <= 4096
         assert not any(ord(char) < 32 and char not in "\n\t" for char in result.reason)
+
+
+@pytest.mark.parametrize("text", ["request dba --for 1h 30m lag", "request dba --for=1h 30m"])
+def test_a_duration_split_by_a_space_is_refused_not_half_taken(text: str) -> None:
+    expected = "has a space in it: write the duration as one word, e.g. `--for 1h30m`"
+    with pytest.raises(UsageError, match=expected):
+        parse(text)
+
+
+def test_a_reason_that_merely_starts_with_a_number_is_kept() -> None:
+    command = parse("request dba --for 1h 30 minutes of replica lag")
+    assert command == RequestCommand(("dba",), timedelta(hours=1), (), "30 minutes of replica lag")
