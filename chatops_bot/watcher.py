@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +47,19 @@ class RequestSource(Protocol):
     async def list_requests(self) -> list[AccessRequest]: ...
 
 
+class Observer(Protocol):
+    """Something else that follows every request the watcher sees (the reminder scheduler, say). Each
+    call must return at once; the observer does its own work in its own tasks."""
+
+    def put(self, request: AccessRequest) -> None: ...
+
+    def delete(self, request_id: str) -> None: ...
+
+    def resynced(self, requests: list[AccessRequest]) -> None:
+        """Every request Teleport lists, after each (re)connect: anything not in it is gone."""
+        ...
+
+
 class _Deleted:
     """The job for a request Teleport deleted."""
 
@@ -56,7 +69,7 @@ DELETED = _Deleted()
 
 class Lanes:
     def __init__(self, notifier: Notifier, *, concurrency: int = 32, retry: Backoff = Backoff(1.0, 60.0),
-                 attempts: int = 6) -> None:
+                 attempts: int = 12) -> None:
         self.notifier = notifier
         self.retry = retry
         self.attempts = attempts
@@ -144,17 +157,24 @@ class Lanes:
 
 class Watcher:
     def __init__(self, client: RequestSource, notifier: Notifier, *, backoff: Backoff = Backoff(),
-                 lanes: Lanes | None = None) -> None:
+                 lanes: Lanes | None = None, observers: Sequence[Observer] = (),
+                 resync_every: float = 300.0) -> None:
+        """`resync_every`: seconds between resyncs while the stream is up, which retry what the lanes gave
+        up on (a platform that refused for minutes) and catch anything an event did not bring."""
         self.client = client
+        self.resync_every = resync_every
+        self.observers = list(observers)
         self.notifier = notifier
         self.backoff = backoff
         self.lanes = lanes or Lanes(notifier)
         self.resyncs = 0  # completed (re)connects, each with its resync
         self.synced = asyncio.Event()  # set after a resync, cleared when the stream drops
+        self._held: list[WatchEvent] | None = None  # events that came during a resync's listing
 
     async def run(self) -> None:
         """Watch until cancelled; every failure is logged and followed by another try, never an exit."""
         attempt = 0
+        periodic: asyncio.Task[None] | None = None
         try:
             while True:
                 try:
@@ -162,10 +182,12 @@ class Watcher:
                         if event.kind == "init":
                             await self.resync()
                             attempt = 0
-                        elif event.kind == "put" and event.request is not None:
-                            self.lanes.put(event.request)
-                        elif event.kind == "delete":
-                            self.lanes.delete(event.request_id)
+                            periodic = periodic or asyncio.create_task(self._resync_periodically(),
+                                                                       name="periodic resync")
+                        elif self._held is not None:
+                            self._held.append(event)  # newer than the listing under way: after it
+                        else:
+                            self._apply(event)
                     reason = "Teleport ended the stream"
                 except BackendError as err:
                     reason = err.detail or err.message
@@ -173,22 +195,60 @@ class Watcher:
                     logger.exception("the access request watcher failed")
                     reason = repr(err)
                 self.synced.clear()
+                await _cancel(periodic)
+                periodic = None
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
                 await asyncio.sleep(delay)
         finally:
+            await _cancel(periodic)
             await self.lanes.close()
 
+    def _apply(self, event: WatchEvent) -> None:
+        if event.kind == "put" and event.request is not None:
+            self.lanes.put(event.request)
+            for observer in self.observers:
+                observer.put(event.request)
+        elif event.kind == "delete":
+            self.lanes.delete(event.request_id)
+            for observer in self.observers:
+                observer.delete(event.request_id)
+
+    async def _resync_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_every)
+            try:
+                await self.resync()
+            except BackendError as err:
+                logger.warning("periodic resync failed (%s); the next one tries again", err.detail or err.message)
+
     async def resync(self) -> None:
-        """Hand every request Teleport lists to its lane; close the cards of known ones it no longer lists."""
-        listed = await self.client.list_requests()
-        ids = {request.id for request in listed}
-        for request in listed:
-            self.lanes.put(request)
-        for gone in self.notifier.pending_ids() - ids:
-            self.lanes.delete(gone)
-        self.notifier.retain(ids)
+        """Hand every request Teleport lists to its lane; close the cards of known ones it no longer lists.
+
+        Events that arrive while the listing is under way are held and applied after it: they are newer
+        than the listing, and a request created meanwhile must not look deleted for missing from it."""
+        self._held = []
+        try:
+            listed = await self.client.list_requests()
+            ids = {request.id for request in listed}
+            for request in listed:
+                self.lanes.put(request)
+            for gone in self.notifier.pending_ids() - ids:
+                self.lanes.delete(gone)
+            self.notifier.retain(ids)
+            for observer in self.observers:
+                observer.resynced(listed)
+        finally:
+            held, self._held = self._held, None
+            for event in held:
+                self._apply(event)
         self.resyncs += 1
         self.synced.set()
         logger.info("watching access requests; resynced %d", len(listed))
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

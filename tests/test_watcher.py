@@ -161,14 +161,15 @@ async def make_bot(teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermo
     slack, mm = platforms
     running: list[Bot] = []
 
-    async def make(**sections: Any) -> Bot:
+    async def make(*, attempts: int = 12, resync_every: float = 300.0, **sections: Any) -> Bot:
         settings = Settings.model_validate(bot_settings(tmp_path, teleport, slack, mm, **sections))
         client = teleport_client(settings)
         adapters = chat_adapters(settings, command_context(settings, client))
         for adapter in adapters:
             await adapter.start()
         notifier = runtime.notifier(settings, client, runtime.outbounds(adapters))
-        watcher = Watcher(client, notifier, backoff=FAST, lanes=Lanes(notifier, retry=FAST))
+        watcher = Watcher(client, notifier, backoff=FAST, lanes=Lanes(notifier, retry=FAST, attempts=attempts),
+                          resync_every=resync_every)
         bot = Bot(client, adapters, watcher, asyncio.create_task(watcher.run()))
         running.append(bot)
         await asyncio.wait_for(watcher.synced.wait(), 5)
@@ -465,6 +466,55 @@ async def test_a_request_deleted_while_the_stream_was_down_is_closed_by_the_resy
         assert "Expired" in post["props"]["attachments"][0]["text"] and slack_buttons(card) == []
 
     await eventually(closed)
+
+
+async def test_a_periodic_resync_posts_the_card_that_slack_refused_until_the_lane_gave_up(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]) -> None:
+    slack, mm = platforms
+    bot = await make_bot(attempts=1, resync_every=4.0)
+    slack.fail_next("chat.postMessage", 500, times=1000)
+    request = await request_dba(client_for)
+    await eventually(lambda: mm_cards(mm, ACCESS_MM.id, request.id)[0])
+    while True:  # until the lane has given up: neither running nor waiting to try again
+        await bot.watcher.lanes.idle()
+        if not bot.watcher.lanes.retrying:
+            break
+        await asyncio.sleep(0.02)
+    assert slack_cards(slack, "C0ACCESS", request.id) == [] and bot.watcher.resyncs == 1
+    slack.fail_next("chat.postMessage", times=0)  # Slack is back; no event about the request comes
+
+    await eventually(lambda: one_card_each(slack, mm, request.id))
+    await settled(bot)
+    one_card_each(slack, mm, request.id)
+
+
+async def test_a_request_made_while_a_resync_lists_is_not_taken_for_deleted(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    first = await request_dba(client_for)
+    await eventually(lambda: one_card_each(slack, mm, first.id))
+    listing = asyncio.Event()
+
+    class SlowListing:
+        """Lists at once, answers late: the listing is older than what happens meanwhile."""
+
+        async def list_requests(self) -> list[AccessRequest]:
+            listed = await bot.client.list_requests()
+            listing.set()
+            await asyncio.sleep(0.5)
+            return listed
+
+    bot.watcher.client = SlowListing()  # type: ignore[assignment]  # the stream already runs on the real one
+    resync = asyncio.create_task(bot.watcher.resync())
+    await listing.wait()
+    second = await request_dba(client_for)
+    await resync
+    await eventually(lambda: one_card_each(slack, mm, second.id))
+    await settled(bot)
+    for request in (first, second):
+        card, post = one_card_each(slack, mm, request.id)
+        assert slack_buttons(card) and mm_buttons(post), "a pending request's card was closed"
 
 
 async def test_two_bot_processes_post_one_card_per_channel(
