@@ -1,20 +1,25 @@
 """How fast the bot acks a signed `/access list` from Slack, against a bare endpoint that only checks the signature.
 
-Three processes on loopback: the devstack Teleport (mutual TLS); the servers (the bot's real Starlette
-app from `config`-style settings and `chatops_bot.wiring`, and a bare Starlette endpoint that verifies
-the signature with slack_sdk's `SignatureVerifier` and answers 200); and this one, which stands in for
-Slack (the Web API stand-in for `auth.test`, and the client sending signed commands). Each round sends
-50 `/access list` commands as bob at once, signed as Slack signs them, and times each from send to
+Three processes on loopback: the devstack Teleport (mutual TLS); the servers (the bot as `chatops-bot
+serve` assembles it, `runtime.services`: the Slack adapter's real Starlette app, and the watcher, whose
+copy of the requests answers the listing once it is synced; beside it a bare Starlette endpoint that
+verifies the signature with slack_sdk's `SignatureVerifier` and answers 200); and this one, which stands
+in for Slack (the Web API stand-in for `auth.test`, and the client sending signed commands). Each round
+sends 50 `/access list` commands as bob at once, signed as Slack signs them, and times each from send to
 response over one of 50 kept-alive connections (a bare-bones HTTP/1.1 client, so the client's own cost
 stays small). After one warm-up round (connections, the directory's user index, bolt's `auth.test`) it
-runs `ROUNDS` rounds against each endpoint and prints p50 and p99 in ms and the bot/bare p50 ratio.
-Run: `.venv/bin/python bench/ack.py`.
+runs `--rounds` rounds against each endpoint and prints p50 and p99 in ms and the bot/bare p50 ratio.
+`--requests N` has alice ask for dba N times first (over gRPC, as `tsh` would), so bob's list has N
+lines to filter and the first page to render.
+Run: `.venv/bin/python bench/ack.py [--rounds 10] [--requests 0]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import statistics
 import sys
@@ -25,15 +30,14 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvicorn
+from figures import header, percentile  # bench/figures.py
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from figures import header, percentile  # bench/figures.py
 
 CONCURRENT = 50
-ROUNDS = 10
 CHANNEL = "C0ACCESS"
 
 
@@ -52,9 +56,9 @@ async def _teleport(workdir: str, ready: Connection, stop: Event) -> None:
 
     teleport = DevTeleport(load_seed(demo_seed_text()), cluster_name="bench.example.com")
     addr = await teleport.start("127.0.0.1:0")
-    identity = Path(workdir) / f"{BOT_USER}.pem"
-    write_identity_file(teleport.identity(BOT_USER), identity)
-    ready.send((addr, str(identity)))
+    for user in (BOT_USER, "alice"):
+        write_identity_file(teleport.identity(user), Path(workdir) / f"{user}.pem")
+    ready.send((addr, str(Path(workdir) / f"{BOT_USER}.pem")))
     await asyncio.to_thread(stop.wait)
     await teleport.stop()
 
@@ -67,19 +71,23 @@ def run_servers(teleport_addr: str, identity: str, api_url: str, ready: Connecti
 
 
 async def _servers(teleport_addr: str, identity: str, api_url: str, ready: Connection, stop: Event) -> None:
-    from chatops_bot.adapters.slack import build
     from chatops_bot.config import Settings
     from chatops_bot.devstack.slack import BOT_TOKEN, SIGNING_SECRET
+    from chatops_bot.runtime import WatcherService, services
     from chatops_bot.server import build_app
-    from chatops_bot.wiring import command_context, teleport_client
+    from chatops_bot.wiring import teleport_client
 
     settings = Settings.model_validate({
         "teleport": {"addr": teleport_addr, "identity_file": identity},
         "slack": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": api_url},
     })
     client = teleport_client(settings)
-    adapter = build(settings, command_context(settings, client))
-    await adapter.start()
+    bot = services(settings, client)  # what `chatops-bot serve` runs, the watcher included
+    for service in bot:
+        await service.start()
+    for service in bot:
+        if isinstance(service, WatcherService):
+            await asyncio.wait_for(service.watcher.synced.wait(), 30)
     verifier = SignatureVerifier(SIGNING_SECRET)
 
     async def bare(request: Request) -> Response:
@@ -90,7 +98,7 @@ async def _servers(teleport_addr: str, identity: str, api_url: str, ready: Conne
             valid = False
         return Response(status_code=200 if valid else 401)
 
-    bot_server = _server(build_app([adapter]))
+    bot_server = _server(build_app(bot))
     bare_server = _server(Starlette(routes=[Route("/slack/events", bare, methods=["POST"])]))
     tasks = [asyncio.create_task(s.serve()) for s in (bot_server, bare_server)]
     while not (bot_server.started and bare_server.started):
@@ -100,7 +108,8 @@ async def _servers(teleport_addr: str, identity: str, api_url: str, ready: Conne
     for server in (bot_server, bare_server):
         server.should_exit = True
     await asyncio.gather(*tasks)
-    await adapter.stop()
+    for service in reversed(bot):
+        await service.stop()
     await client.close()
 
 
@@ -167,9 +176,21 @@ async def one_round(connections: list[Client], url: str, slack: object) -> tuple
     return [ms for ms, _ in results], [text for _, text in results]
 
 
-async def main() -> int:
+async def alice_asks(addr: str, workdir: str, count: int) -> None:
+    """`count` pending requests from alice for dba, which bob may review."""
+    from chatops_bot.teleport.client import IdentitySource, TeleportClient
+
+    alice = TeleportClient(addr, IdentitySource(identity_file=str(Path(workdir) / "alice.pem")))
+    try:
+        for number in range(count):
+            await alice.create_request(user="alice", roles=["dba"], reason=f"INC-{number} replica lag")
+    finally:
+        await alice.close()
+
+
+async def main(rounds: int, requests: int) -> int:
     from chatops_bot.devstack.slack import DevSlack
-    from commands import messages
+    from commands import listing, messages
 
     print(header())
     spawn = multiprocessing.get_context("spawn")
@@ -181,6 +202,7 @@ async def main() -> int:
         teleport = spawn.Process(target=run_teleport, args=(workdir, teleport_ready, stop), daemon=True)
         teleport.start()
         addr, identity = await asyncio.to_thread(teleport_end.recv)
+        await alice_asks(addr, workdir, requests)
         servers_end, servers_ready = spawn.Pipe()
         servers = spawn.Process(target=run_servers, args=(addr, identity, api_url, servers_ready, stop), daemon=True)
         servers.start()
@@ -192,7 +214,7 @@ async def main() -> int:
                 await one_round(pools[url], url, slack)  # warm-up, not counted
             results: dict[str, list[float]] = {bot_url: [], bare_url: []}
             acks: list[str] = []
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 for url in (bot_url, bare_url):
                     samples, texts = await one_round(pools[url], url, slack)
                     results[url] += samples
@@ -207,11 +229,15 @@ async def main() -> int:
             await asyncio.to_thread(teleport.join, 15)
             await slack.stop()
 
-    answered = sum(1 for text in acks if text == messages.nothing_listed("pending"))
+    expected = messages.nothing_listed("pending")
+    if requests:
+        expected = messages.list_header("pending", 1, math.ceil(requests / listing.PAGE_SIZE), requests)
+    answered = sum(1 for text in acks if text.startswith(expected))
     working = sum(1 for text in acks if text == messages.working_on_it())
     print(f"devstack Teleport, the bot and this load generator in three processes on loopback; "
-          f"{ROUNDS} rounds of {CONCURRENT} concurrent signed `/access list` as bob per endpoint "
-          f"({ROUNDS * CONCURRENT} samples each, after one warm-up round)\n")
+          f"{rounds} rounds of {CONCURRENT} concurrent signed `/access list` as bob per endpoint "
+          f"({rounds * CONCURRENT} samples each, after one warm-up round); {requests} pending requests "
+          f"in Teleport\n")
     print(f"{'endpoint':<52}{'p50 ms':>9}{'p99 ms':>9}")
     rows = (("bot: /access list, answered in the ack", bot_url),
             ("bare: SignatureVerifier check, empty 200", bare_url))
@@ -226,4 +252,9 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10, help="measured rounds per endpoint (default 10)")
+    parser.add_argument("--requests", type=int, default=0,
+                        help="pending requests alice makes first, for bob's list to show (default 0)")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.rounds, args.requests)))

@@ -13,6 +13,7 @@ from chatops_bot import logs
 from chatops_bot.config import ConfigError, Settings, load_config
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.teleport.identity import Identity, IdentityError
+from chatops_bot.teleport_role import REVIEW_MODES
 from commands.errors import AccessDenied, BackendError, Unavailable
 
 EXIT_OK = 0
@@ -48,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     slack.add_argument("--socket-mode", action="store_true", help="no request URL; the bot connects out")
     slack.add_argument("-c", "--config", type=Path, help="read users.match_email from this config")
     slack.set_defaults(run=_slack_manifest)
+
+    role = sub.add_parser("teleport-role", help="print the Teleport role and user the bot needs, and how to "
+                          "issue its identity")
+    role.add_argument("--review-mode", choices=REVIEW_MODES,
+                      help="default: review.mode from the config given with -c, else on_behalf")
+    role.add_argument("-c", "--config", type=Path,
+                      help="read review.mode, review.web_only_roles and the identity path from this config")
+    role.set_defaults(run=_teleport_role)
 
     register = sub.add_parser("mattermost-register", help="create or update /access on a Mattermost team")
     register.add_argument("-c", "--config", required=True, type=Path)
@@ -212,6 +221,16 @@ def _slack_manifest(args: argparse.Namespace) -> int:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
     print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+def _teleport_role(args: argparse.Namespace) -> int:
+    from chatops_bot.teleport_role import render
+
+    settings = _load(args.config) if args.config is not None else None
+    if args.config is not None and settings is None:
+        return EXIT_CONFIG
+    print(render(args.review_mode, settings), end="")
     return EXIT_OK
 
 

@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+NOISY_LIBRARIES = ("httpx", "httpcore", "apscheduler")
 # Context that call sites attach with `extra=`; anything else in a record is logging's own.
-NOISY_LIBRARIES = ("httpx", "httpcore")
-CONTEXT_KEYS = ("correlation_id", "platform", "chat_user", "teleport_user", "request_id", "outcome")
+CONTEXT_KEYS = ("correlation_id", "platform", "chat_user", "teleport_user", "subcommand", "request_id",
+                "outcome", "duration_seconds")
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,6 +37,7 @@ def configure(level: str = "WARNING", fmt: str = "plain", stream: TextIO = sys.s
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One INFO line per HTTP call (httpx, under the Mattermost driver) would drown the bot's own lines.
+    # One INFO line per HTTP call (httpx, under the Mattermost driver) or per reminder job (apscheduler)
+    # would drown the bot's own lines.
     for chatty in NOISY_LIBRARIES:
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))

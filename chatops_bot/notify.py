@@ -125,6 +125,18 @@ class Notifier:
         self._owned: set[str] = set()
         self._unsaved: dict[str, dict[str, str]] = {}  # sent, but not yet recorded in Teleport
         self._recipients: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._prefetched: dict[str, dict[str, str]] = {}  # see `prefetch`
+
+    async def prefetch(self, request_ids: Iterable[str]) -> None:
+        """Every request's plugin data in one call, for the `sync` of each request a resync is about to
+        hand over (instead of a call per request). Possibly stale by the time it is used, which is safe:
+        every write is a compare-and-swap that fails on stale data, and the retry reads it afresh."""
+        try:
+            everything = await self.client.get_all_plugin_data()
+        except BackendError as err:
+            logger.info("cannot read all plugin data at once (%s); one request at a time", err.message)
+            return
+        self._prefetched = {request_id: everything.get(request_id, {}) for request_id in request_ids}
 
     def pending_ids(self) -> set[str]:
         """Pending requests with cards this process knows of: the ones to close if a listing lacks them."""
@@ -142,14 +154,16 @@ class Notifier:
         data: dict[str, str] = {}
         wait, gone = 0.0, False
         try:
-            data = await self.client.get_plugin_data(request.id)
+            data = self._prefetched.pop(request.id, None)
+            if data is None:
+                data = await self.client.get_plugin_data(request.id)
             if unsaved := self._unsaved.get(request.id):
                 await self.client.update_plugin_data(request.id, set=unsaved)
                 data.update(unsaved)
                 self._unsaved.pop(request.id)
             if request.state is RequestState.PENDING:
                 wait = await self._broadcast(request, data)
-            cards = self._cards(data)
+            cards = self.cards_of(data)
             if cards:
                 await self._refresh(request, data, cards)
                 await self._relay(request, data, cards)
@@ -160,8 +174,8 @@ class Notifier:
             gone = True  # deleted while we were at it
         finally:
             # Noted even when sending failed half-way, so that a deletion still closes what was posted.
-            if request.state is RequestState.PENDING and self._cards(data):
-                self._known[request.id] = _Known(request, self._cards(data), request.id in self._owned)
+            if request.state is RequestState.PENDING and self.cards_of(data):
+                self._known[request.id] = _Known(request, self.cards_of(data), request.id in self._owned)
             elif data and not gone:
                 self._forget(request.id)
         if gone:
@@ -180,7 +194,7 @@ class Notifier:
             return
         card = self.card(replace(known.request, state=RequestState.NONE), state=messages.expired_state())
         failed = await self._each(request_id, "close card", known.cards.items(),
-                                  lambda key, ref: self._outbound(key).update_card(ref, card))
+                                  lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if known.owned:
             await self._tell(known.request, messages.request_expired(known.request))
         if failed:
@@ -245,7 +259,7 @@ class Notifier:
             return
         card = self.card(request)
         failed = await self._each(request.id, "update card", cards.items(),
-                                  lambda key, ref: self._outbound(key).update_card(ref, card))
+                                  lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if failed:
             raise Incomplete(f"{failed} cards of {request.id} were not updated")
         with contextlib.suppress(CompareFailed):  # another process updated them at the same time
@@ -269,7 +283,7 @@ class Notifier:
                 text = messages.review_relayed(review.author, review.proposed_state is RequestState.APPROVED,
                                                review.reason)
                 try:
-                    await self._outbound(key).reply_in_thread(ref, text)
+                    await self.outbound_for(key).reply_in_thread(ref, text)
                 except Exception:
                     await self._release(request.id, counter, str(done + 1), str(done))
                     data[counter] = str(done)
@@ -362,11 +376,12 @@ class Notifier:
         with contextlib.suppress(BackendError):
             await self.client.update_plugin_data(request_id, set={key: previous}, expect={key: held})
 
-    def _cards(self, data: Mapping[str, str]) -> dict[str, str]:
+    def cards_of(self, data: Mapping[str, str]) -> dict[str, str]:
+        """The message references in a request's plugin data: `platform:channel` (or `platform:@user`) -> ref."""
         return {key: ref for key, ref in data.items()
                 if key.partition(":")[0] in self.outbounds and "#" not in key}
 
-    def _outbound(self, key: str) -> Outbound:
+    def outbound_for(self, key: str) -> Outbound:
         return self.outbounds[key.partition(":")[0]]
 
     def _forget(self, request_id: str) -> None:

@@ -14,7 +14,10 @@ from starlette.routing import BaseRoute
 from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.config import Settings
 from chatops_bot.directory import TeleportDirectory
+from chatops_bot.metrics import CountedOutbound
+from chatops_bot.mirror import RequestMirror
 from chatops_bot.notify import CardSettings, Notifier, Outbound
+from chatops_bot.reminders import Reminders
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Watcher
 from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
@@ -23,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def outbounds(adapters: Sequence[ChatAdapter]) -> list[Outbound]:
-    """The notifier's way out to each platform, over the clients its adapter signed in with."""
+    """The notifier's way out to each platform, over the clients its adapter signed in with, counted."""
     from chatops_bot.adapters.mattermost import MattermostAdapter
     from chatops_bot.adapters.mattermost.notify_outbound import MattermostNotifyOutbound
     from chatops_bot.adapters.slack import SlackAdapter
@@ -35,7 +38,7 @@ def outbounds(adapters: Sequence[ChatAdapter]) -> list[Outbound]:
             found.append(SlackOutbound(adapter.client))
         elif isinstance(adapter, MattermostAdapter):
             found.append(MattermostNotifyOutbound(adapter.outbound, adapter.render))
-    return found
+    return [CountedOutbound(outbound) for outbound in found]
 
 
 def notifier(
@@ -55,31 +58,70 @@ def notifier(
 
 
 class WatcherService:
-    """The watcher as one more thing `server.serve` starts after the adapters and stops before them."""
+    """The watcher (and the reminders it keeps in step) as one more thing `server.serve` starts after the
+    adapters and stops before them."""
 
     name = "watcher"
 
-    def __init__(self, watcher: Watcher) -> None:
+    def __init__(self, watcher: Watcher, reminders: Reminders | None = None) -> None:
         self.watcher = watcher
+        self.reminders = reminders
         self._task: asyncio.Task[None] | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
     async def start(self) -> None:
+        if self.reminders is not None:
+            self.reminders.start()
         self._task = asyncio.create_task(self.watcher.run(), name="access request watcher")
 
     async def stop(self) -> None:
+        if self.reminders is not None:
+            await self.reminders.stop()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    async def why_not_ready(self) -> str | None:
+        if self.watcher.synced.is_set():
+            return None
+        if self.watcher.resyncs:
+            return "the access request stream was lost; watching again"
+        return "not synced with Teleport yet (no access request listing since start)"
+
+
+class TeleportService:
+    """Teleport's reachability, for `/readyz`: the client itself is opened and closed by the CLI."""
+
+    name = "teleport"
+
+    def __init__(self, client: TeleportClient) -> None:
+        self.client = client
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def why_not_ready(self) -> str | None:
+        return await self.client.why_unreachable()
+
 
 def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
-    """What `chatops-bot serve` runs: an adapter per configured platform, then the watcher, which starts
-    once the platforms are signed in (it needs them to post) and stops before them."""
+    """What `chatops-bot serve` runs: Teleport (for `/readyz`), an adapter per configured platform, then the
+    watcher, which starts once the platforms are signed in (it needs them to post) and stops before them."""
     people = directory(settings, client)
-    adapters = chat_adapters(settings, command_context(settings, client, people))
-    watcher = Watcher(client, notifier(settings, client, outbounds(adapters), people))
-    return [*adapters, WatcherService(watcher)]
+    mirror = RequestMirror(client)  # the commands list from the watcher's copy while it is synced
+    adapters = chat_adapters(settings, command_context(settings, client, people, mirror))
+    told = notifier(settings, client, outbounds(adapters), people)
+    reminders = Reminders(told, settings.reminders, SystemClock())
+    watcher = Watcher(client, told, observers=[mirror, reminders])
+    mirror.follow(watcher.synced)
+    reminders.follow(watcher.synced)
+    return [TeleportService(client), *adapters, WatcherService(watcher, reminders)]

@@ -1,4 +1,11 @@
-"""The bot's HTTP server: each enabled platform's routes, `/healthz`, and an orderly start and stop."""
+"""The bot's HTTP server: the platforms' routes, `/healthz`, `/readyz`, `/metrics`; orderly start and stop.
+
+`/healthz` answers while the process serves HTTP; `/readyz` asks every service (Teleport, each platform,
+the watcher) whether it can do its work now and answers 503 naming the ones that cannot, and why.
+On SIGTERM (or SIGINT) the server stops accepting connections, lets requests under way finish (up to
+`HTTP_GRACE` seconds), then stops the services in reverse order: the watcher closes its stream, and each
+platform finishes the answers it promised ("Working on it…") within its own bound.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,14 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from chatops_bot import metrics
 from chatops_bot.adapters.base import ChatAdapter
 
 logger = logging.getLogger(__name__)
+
+HTTP_GRACE = 10  # seconds requests under way get to finish after SIGTERM before they are cancelled
 
 
 async def healthz(_: Request) -> Response:
@@ -24,28 +34,71 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def build_app(adapters: Sequence[ChatAdapter]) -> Starlette:
-    routes = [Route("/healthz", healthz, methods=["GET"])]
-    for adapter in adapters:
-        routes.extend(adapter.routes())
+async def metrics_endpoint(_: Request) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+async def why_not_ready(service: ChatAdapter) -> str | None:
+    """The service's own answer; a service without a readiness check is ready once started."""
+    check = getattr(service, "why_not_ready", None)
+    if check is None:
+        return None
+    try:
+        reason: str | None = await check()
+    except Exception:
+        logger.exception("the readiness check of %s failed", service.name)
+        return "its readiness check failed (see the bot's log)"
+    return reason
+
+
+def build_app(services: Sequence[ChatAdapter]) -> Starlette:
+    async def readyz(_: Request) -> Response:
+        reasons = await asyncio.gather(*(why_not_ready(service) for service in services))
+        checks = {service.name: reason or "ok" for service, reason in zip(services, reasons)}
+        if any(reasons):
+            return JSONResponse({"status": "not ready", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    for service in services:
+        routes.extend(service.routes())
     return Starlette(routes=routes)
 
 
-async def serve(adapters: Sequence[ChatAdapter], *, host: str, port: int) -> None:
-    """Start every adapter, serve until SIGTERM/SIGINT, then stop accepting and stop the adapters."""
-    for adapter in adapters:
-        await adapter.start()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(adapters), host=host, port=port, log_level="warning", lifespan="off")
-    )
+async def serve(services: Sequence[ChatAdapter], *, host: str, port: int) -> None:
+    """Start every service, serve until SIGTERM/SIGINT, then stop accepting and stop the services."""
+    started: list[ChatAdapter] = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+        await _serve_http(build_app(services), host=host, port=port,
+                          names=", ".join(s.name for s in services) or "nothing")
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        logger.info("stopped")
+
+
+async def _serve_http(app: Starlette, *, host: str, port: int, names: str) -> None:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=HTTP_GRACE))
+
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True  # a second signal: do not wait for requests under way
+        server.should_exit = True
+        logger.info("stopping: no new requests; finishing the ones under way")
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    # uvicorn would re-raise the signal once it stops, killing us before the adapters are stopped.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    logger.info("serving on %s:%s for %s", host, port, ", ".join(a.name for a in adapters) or "no platform")
-    try:
-        await server.serve()
-    finally:
-        for adapter in reversed(adapters):
-            await adapter.stop()
+        loop.add_signal_handler(sig, stop)
+    # uvicorn would re-raise the signal once it stops, killing us before the services are stopped.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    logger.info("serving on %s:%s for %s", host, port, names)
+    await server.serve()

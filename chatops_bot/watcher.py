@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chatops_bot import metrics
 from chatops_bot.notify import Incomplete, Later, Notifier, rank
 from chatops_bot.teleport.client import WatchEvent
 from commands.errors import BackendError
@@ -30,7 +32,7 @@ class Backoff:
     """Capped exponential backoff with jitter, so that many bots do not all come back at the same moment."""
 
     first: float = 0.5
-    maximum: float = 30.0
+    maximum: float = 10.0
     jitter: float = 0.2
 
     def delay(self, attempt: int) -> float:
@@ -195,6 +197,7 @@ class Watcher:
                     logger.exception("the access request watcher failed")
                     reason = repr(err)
                 self.synced.clear()
+                metrics.WATCHER_RECONNECTS.inc()
                 await _cancel(periodic)
                 periodic = None
                 delay = self.backoff.delay(attempt)
@@ -202,6 +205,7 @@ class Watcher:
                 logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
                 await asyncio.sleep(delay)
         finally:
+            self.synced.clear()  # stopped: nothing keeps what the watcher knows up to date any more
             await _cancel(periodic)
             await self.lanes.close()
 
@@ -229,9 +233,12 @@ class Watcher:
         Events that arrive while the listing is under way are held and applied after it: they are newer
         than the listing, and a request created meanwhile must not look deleted for missing from it."""
         self._held = []
+        started = time.perf_counter()
         try:
             listed = await self.client.list_requests()
+            listing = time.perf_counter() - started
             ids = {request.id for request in listed}
+            await self.notifier.prefetch(ids)
             for request in listed:
                 self.lanes.put(request)
             for gone in self.notifier.pending_ids() - ids:
@@ -245,7 +252,7 @@ class Watcher:
                 self._apply(event)
         self.resyncs += 1
         self.synced.set()
-        logger.info("watching access requests; resynced %d", len(listed))
+        logger.info("watching access requests; resynced %d (listed in %.3f s)", len(listed), listing)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -7,8 +7,12 @@ from datetime import UTC, datetime
 from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.config import Settings
 from chatops_bot.directory import TeleportDirectory
+from chatops_bot.mirror import MirroredBackend, RequestMirror
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
 from commands.context import CommandConfig, Context
+
+# How old the users and roles that read-only commands (list, show) see may be; reviews load them fresh.
+RECENT_SECONDS = 5.0
 
 
 class SystemClock:
@@ -38,8 +42,12 @@ def directory(settings: Settings, client: TeleportClient) -> TeleportDirectory:
 
 
 def command_context(
-    settings: Settings, client: TeleportClient, people: TeleportDirectory | None = None
+    settings: Settings,
+    client: TeleportClient,
+    people: TeleportDirectory | None = None,
+    mirror: RequestMirror | None = None,
 ) -> Context:
+    """`mirror`, when the watcher runs beside the commands: their listing then comes from its copy."""
     config = CommandConfig(
         review_mode=settings.review.mode,
         web_only_roles=frozenset(settings.review.web_only_roles),
@@ -47,7 +55,9 @@ def command_context(
         deny_reason_required=settings.review.deny_reason_required,
     )
     people = people or directory(settings, client)
-    return Context(backend=client, directory=people, clock=SystemClock(), config=config)
+    backend = client if mirror is None else MirroredBackend(client, mirror)
+    recent = MirroredBackend(client, mirror, ttl=RECENT_SECONDS)
+    return Context(backend=backend, directory=people, clock=SystemClock(), config=config, recent=recent)
 
 
 def chat_adapters(settings: Settings, ctx: Context) -> list[ChatAdapter]:

@@ -37,15 +37,21 @@ class Context:
     directory: Directory
     clock: Clock
     config: CommandConfig = CommandConfig()
+    # The same Teleport, allowed to answer users and roles from a copy a few seconds old: for commands
+    # that change nothing (`user_and_roles(fresh=False)`). None: `backend` answers.
+    recent: AccessBackend | None = None
 
     async def teleport_user(self, invocation: Invocation) -> str:
         return await self.directory.teleport_user(invocation.actor)
 
-    async def user_and_roles(self, name: str) -> tuple[User, list[Role]]:
-        """The user's statically assigned roles, loaded fresh: a role we cannot load refuses (fail closed)."""
-        user = await self.backend.get_user(name)
+    async def user_and_roles(self, name: str, *, fresh: bool = True) -> tuple[User, list[Role]]:
+        """The user's statically assigned roles; a role we cannot load refuses (fail closed). Loaded fresh
+        unless `fresh` is False, which only a command that changes nothing may ask for (a list may be a
+        few seconds behind a role change; a review never is)."""
+        source = self.backend if fresh or self.recent is None else self.recent
+        user = await source.get_user(name)
         try:
-            roles = await asyncio.gather(*(self.backend.get_role(r) for r in user.roles))
+            roles = await asyncio.gather(*(source.get_role(r) for r in user.roles))
         except NotFound:
             missing = [r for r in user.roles if not await self._role_exists(r)]
             raise PermissionRefused(messages.roles_not_loaded(missing)) from None
@@ -59,11 +65,17 @@ class Context:
         return True
 
     async def find_request(
-        self, request_id: str, visible: Callable[[AccessRequest], bool] = lambda _: True
+        self,
+        request_id: str,
+        visible: Callable[[AccessRequest], bool] = lambda _: True,
+        *,
+        fresh: bool = True,
     ) -> AccessRequest:
         """A full ID, or a prefix of at least 6 characters or the short ID (the last 8), unique among the
         requests `visible` lets this person see. Only a full ID finds a request they may not see (the
-        caller says why they may not act on it); a fragment never confirms that one exists."""
+        caller says why they may not act on it); a fragment never confirms that one exists. The request
+        is read from Teleport itself unless `fresh` is False: the listing a fragment is matched in may
+        be a moment behind (the watcher's copy), which only a command that changes nothing may use."""
         if len(request_id) == FULL_ID_LENGTH:
             try:
                 return await self.backend.get_request(request_id)
@@ -78,7 +90,12 @@ class Context:
             raise UsageError(messages.not_found(request_id))
         if len(seen) > 1:
             raise UsageError(messages.ambiguous(request_id, seen, len(seen)))
-        return seen[0]
+        if not fresh:
+            return seen[0]
+        try:
+            return await self.backend.get_request(seen[0].id)
+        except NotFound:
+            raise UsageError(messages.not_found(request_id)) from None
 
     async def current_card(self, request_id: str) -> RequestCard | None:
         """The card as Teleport has it now (buttons only while pending), to redraw after a click; None,

@@ -17,15 +17,15 @@ PAGE_SIZE = 10
 
 async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Reply:
     name = await ctx.teleport_user(invocation)
-    user, roles = await ctx.user_and_roles(name)
+    user, roles = await ctx.user_and_roles(name, fresh=False)
     scope = command.scope or ("pending" if _is_reviewer(roles) else "mine")
     now = ctx.clock.now()
-    # As in Teleport: your own requests, and those you may review.
-    seeable = [
+    # As in Teleport: your own requests, and those you may review (asked last: the policy costs the most).
+    listed = [
         r for r in await ctx.backend.list_requests()
-        if r.user == user.name or policy.review_decision(user, roles, r).allowed
+        if _selected(scope, r, user, now)
+        and (r.user == user.name or policy.review_decision(user, roles, r).allowed)
     ]
-    listed = [r for r in seeable if _selected(scope, r, user, now)]
     if not listed:
         return Reply(text=messages.nothing_listed(scope))
     pages = math.ceil(len(listed) / PAGE_SIZE)

@@ -472,3 +472,48 @@ def request_expired(request: AccessRequest) -> str:
         f"Your request for {names(request.roles)} ({short_id(request.id)}) was closed before anyone "
         "decided, so nothing was granted. Ask again if you still need the access."
     )
+
+
+# --- reminders: before access ends, when it has ended, and nudges for requests left waiting --------------
+
+
+def expiry_reminder(request: AccessRequest, now: datetime) -> str:
+    """The requester's DM before their access ends: what ends, exactly when, and how to keep it."""
+    ends = request.access_expires or now
+    return (
+        f"Your {names(request.roles)} access ({short_id(request.id)}) ends {relative(ends, now)}, at "
+        f"{ends:%Y-%m-%d %H:%M:%S} UTC. Need longer? Click Extend to ask again for the same roles."
+    )
+
+
+def expiry_reminder_card(request: AccessRequest, now: datetime) -> RequestCard:
+    """The reminder's card: the access that is ending, and Extend (a new request, pre-filled)."""
+    ends = request.access_expires or now
+    fields = (
+        Field("Request", request.id),
+        Field("Roles", names(request.roles)),
+        Field("Access until", when(request.access_expires, now)),
+    )
+    return RequestCard(request=request, title=f"Your {names(request.roles)} access ends {relative(ends, now)}",
+                       fields=fields, actions=(Action.EXTEND,))
+
+
+def access_ended(request: AccessRequest) -> str:
+    ends = request.access_expires
+    at = f" at {ends:%Y-%m-%d %H:%M:%S} UTC" if ends is not None else ""
+    return (f"Your {names(request.roles)} access ({short_id(request.id)}) ended{at}. "
+            "Use /access request to ask again.")
+
+
+def access_ended_state(request: AccessRequest) -> str:
+    ends = request.access_expires
+    return f"Approved; access ended at {ends:%Y-%m-%d %H:%M} UTC" if ends is not None else "Access ended"
+
+
+def nudge(request: AccessRequest, now: datetime) -> str:
+    """Posted in the card's thread and DMed to reviewers when a request has waited too long."""
+    waited = relative(request.created, now).removesuffix(" ago") if request.created else "a while"
+    return (
+        f"Still waiting after {waited}: {name(request.user)} asked for {names(request.roles)} "
+        f"({short_id(request.id)}) and has {progress(request)} so far."
+    )

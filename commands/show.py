@@ -11,13 +11,13 @@ from commands.reply import Action, Invocation, Reply
 
 
 async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Reply:
-    user, roles = await ctx.user_and_roles(await ctx.teleport_user(invocation))
+    user, roles = await ctx.user_and_roles(await ctx.teleport_user(invocation), fresh=False)
 
     def visible(request: AccessRequest) -> bool:
         # As in Teleport: your own requests, and those you may review.
         return request.user == user.name or policy.review_decision(user, roles, request).allowed
 
-    request = await ctx.find_request(command.request_id, visible)
+    request = await ctx.find_request(command.request_id, visible, fresh=False)
     if not visible(request):
         raise UsageError(messages.not_found(command.request_id))
     may_review = (

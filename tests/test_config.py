@@ -52,7 +52,7 @@ def test_example_config_loads_with_its_env_vars() -> None:
     assert [token.get_secret_value() for token in settings.mattermost.command_tokens] == [
         SECRETS["MATTERMOST_COMMAND_TOKEN"]
     ]
-    assert settings.routing.role_to_recipients.slack["*"] == ("#access-requests",)
+    assert settings.routing.role_to_recipients.slack["*"] == ("C0ACCESS0",)
     assert settings.users.map["slack:U012ABC"] == "alice"
 
 

@@ -787,6 +787,18 @@ async def test_two_concurrent_claims_have_exactly_one_winner(
     assert await bot.get_plugin_data(request.id) == {"claimed": winners[0]}
 
 
+async def test_all_plugin_data_comes_in_one_call_keyed_by_request(
+    bot: TeleportClient, client_for: ClientFactory
+) -> None:
+    first, second, _no_data = [await pending_for_alice(bot, reason=f"r{n}") for n in range(3)]
+    await bot.update_plugin_data(first.id, set={"claim": "done"})
+    await bot.update_plugin_data(second.id, set={"slack:C0ACCESS": "C0ACCESS/1.2"})
+    assert await bot.get_all_plugin_data() == {first.id: {"claim": "done"},
+                                                second.id: {"slack:C0ACCESS": "C0ACCESS/1.2"}}
+    with pytest.raises(AccessDenied):
+        await client_for("carol").get_all_plugin_data()
+
+
 async def test_plugin_data_needs_a_known_request_and_permission(
     bot: TeleportClient, client_for: ClientFactory
 ) -> None:

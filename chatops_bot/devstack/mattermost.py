@@ -138,6 +138,7 @@ class _Fault:
     status: int
     remaining: int
     retry_after: int
+    until: float | None = None  # a time window (`time.monotonic()`) instead of a number of calls
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in (None, method)) and (self.prefix is None or path.startswith(self.prefix))
@@ -242,14 +243,14 @@ class DevMattermost:
         (`"POST /api/v4/posts"`). 429 is the rate limiter's plain-text answer with its headers;
         500/503 the AppError JSON; 502/504 a reverse proxy's HTML page.
         """
-        if status not in (429, 500, 502, 503, 504):
-            raise ValueError(f"unsupported fault status {status}")
-        method, _, prefix = target.partition(" ") if " " in target else (target, "", "")
-        if method not in _METHODS:
-            method, prefix = "", target
-        if prefix and not prefix.startswith("/"):
-            prefix = "/api/v4/" + prefix
-        self._faults.append(_Fault(method or None, prefix or None, status, times, retry_after))
+        self._faults.append(_fault(target, status, times=times, retry_after=retry_after))
+
+    def fail_for(self, seconds: float, target: str = "", status: int = 500, *, retry_after: int = 1) -> None:
+        """Answer every matching call in the next `seconds` with `status` (an outage, then recovery);
+        `target` as for `fail_next`, empty for every call."""
+        fault = _fault(target, status, times=0, retry_after=retry_after)
+        fault.until = time.monotonic() + seconds
+        self._faults.append(fault)
 
     def issue_trigger_id(self, user_id: str = "") -> str:
         """A trigger id shaped like the server's: base64 of `client_id:user_id:millis:signature`."""
@@ -338,11 +339,13 @@ class DevMattermost:
         return self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "token") else None
 
     def _fault(self, request: Request) -> Response | None:
+        now = time.monotonic()
+        self._faults = [f for f in self._faults if f.until is None or now < f.until]
         fault = next((f for f in self._faults if f.matches(request.method, request.url.path)), None)
         if fault is None:
             return None
         fault.remaining -= 1
-        if fault.remaining <= 0:
+        if fault.remaining <= 0 and fault.until is None:
             self._faults.remove(fault)
         if fault.status == 429:
             # app/ratelimit.go: throttled's headers (Limit = MaxBurst + 1), then http.Error's plain text.
@@ -635,6 +638,17 @@ class DevMattermost:
         return {"type": "dialog_submission", "callback_id": callback_id, "state": state, "user_id": user_id,
                 "channel_id": channel_id, "team_id": team_id, "submission": submitted,
                 "cancelled": cancelled}  # fmt: skip
+
+
+def _fault(target: str, status: int, *, times: int, retry_after: int) -> _Fault:
+    if status not in (429, 500, 502, 503, 504):
+        raise ValueError(f"unsupported fault status {status}")
+    method, _, prefix = target.partition(" ") if " " in target else (target, "", "")
+    if method not in _METHODS:
+        method, prefix = "", target
+    if prefix and not prefix.startswith("/"):
+        prefix = "/api/v4/" + prefix
+    return _Fault(method or None, prefix or None, status, times, retry_after)
 
 
 def _json(status: int, payload: Any) -> Response:

@@ -19,16 +19,17 @@ Choices where Slack's documentation is silent (UNCONFIRMED, kept here so they ar
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -120,6 +121,16 @@ class _Fault:
     times: int
 
 
+@dataclass(frozen=True)
+class _Outage:
+    """Every matching call fails until `until` (the stand-in's clock), however many there are."""
+
+    until: float
+    status: int
+    retry_after: int
+    methods: frozenset[str] | None  # None: every Web API method and every `response_url`
+
+
 @dataclass
 class _Hook:
     """A `response_url` and what it may touch: the message it came from, or the one its first use made."""
@@ -159,6 +170,7 @@ class DevSlack:
         self._exchanged: set[str] = set()
         self._hooks: dict[str, _Hook] = {}
         self._faults: dict[str, _Fault] = {}
+        self._outage: _Outage | None = None
         self._serial = itertools.count(1)
         self._last_ts = 0
         self.root_url = ""
@@ -204,6 +216,11 @@ class DevSlack:
         """Every view opened, in order, as it looks after any `views.update`."""
         return copy.deepcopy(list(self._views.values()))
 
+    def direct_messages(self, user_id: str) -> list[dict[str, Any]]:
+        """The messages in the bot's DM with this member, as they look now ([] until it is opened)."""
+        channel = next((c for c, conv in self._conversations.items() if conv.members == (user_id,)), None)
+        return self.messages.get(channel, []) if channel else []
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -226,6 +243,14 @@ class DevSlack:
         """The next `times` calls of `method` (or "response_url") fail with HTTP `status`."""
         self._faults[method] = _Fault(status, retry_after, times)
 
+    def fail_for(self, seconds: float, status: int = 429, *, retry_after: int = 1,
+                 methods: Iterable[str] | None = None) -> None:
+        """Every call of `methods` (default: every Web API method and `response_url`) in the next `seconds`
+        fails with HTTP `status`; a 429 says `Retry-After: retry_after` each time, as a rate limit that
+        other traffic keeps exhausted would. `seconds=0` ends it."""
+        chosen = None if methods is None else frozenset(methods)
+        self._outage = _Outage(self._clock() + seconds, status, retry_after, chosen)
+
     def add_user_message(self, user_id: str, channel: str, text: str) -> str:
         """A message a human wrote (the bot may not `chat.update` it); returns its ts."""
         return self._store_message(channel, {"type": "message", "user": user_id, "text": text, "blocks": []})
@@ -234,8 +259,9 @@ class DevSlack:
                        content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
         """Headers Slack sends with `body`: `v0=` HMAC-SHA256 over `v0:<timestamp>:<body>`."""
         stamp = str(int(self._clock()) if timestamp is None else timestamp)
-        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=stamp, body=body)
-        assert signature is not None
+        # Over the raw bytes, as Slack does: slack_sdk's generator would first decode them as UTF-8.
+        base = b"v0:" + stamp.encode() + b":" + body
+        signature = "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
         return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
     def slash_command_body(self, user_id: str, text: str, channel_id: str, response_url: str | None = None,
@@ -340,12 +366,14 @@ class DevSlack:
         return PlainTextResponse("ok")
 
     def _maybe_fail(self, method: str) -> None:
+        outage = self._outage
+        if outage is not None and self._clock() < outage.until and method in (outage.methods or {method}):
+            raise _fault_error(outage.status, outage.retry_after)
         fault = self._faults.get(method)
         if fault is None or fault.times <= 0:
             return
         fault.times -= 1
-        headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
-        raise SlackError(_FAULT_ERRORS.get(fault.status, "internal_error"), status=fault.status, headers=headers)
+        raise _fault_error(fault.status, fault.retry_after)
 
     def _apply_response(self, hook: _Hook, body: dict[str, Any]) -> None:
         original = self._hook_original(hook)
@@ -588,6 +616,11 @@ async def _read_params(request: Request) -> tuple[dict[str, Any], str | None]:
     if authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
     return params, token
+
+
+def _fault_error(status: int, retry_after: int) -> SlackError:
+    headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+    return SlackError(_FAULT_ERRORS.get(status, "internal_error"), status=status, headers=headers)
 
 
 def _json_field(params: dict[str, Any], name: str, error: str) -> Any:

@@ -359,17 +359,25 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
     async def GetPluginData(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         def get() -> Any:
             _, roles, _ = self._caller(context)
-            if not (has_rule(roles, "access_request", "read") or has_rule(roles, "access_plugin_data", "read")):
-                raise AccessDenied("access denied to perform action 'read' on 'access_plugin_data'")
-            self.store.request(request.Resource)
+            # Teleport checks list and read apart, each granted on access_request or on access_plugin_data.
+            for verb in ("list", "read"):
+                if not (has_rule(roles, "access_request", verb) or has_rule(roles, "access_plugin_data", verb)):
+                    raise AccessDenied(f"access denied to perform action {verb!r} on 'access_plugin_data'")
+            if request.Resource:
+                self.store.request(request.Resource)
+                names = [request.Resource]
+            else:  # every request's: a range read
+                self.store.expire()
+                names = list(self.store.plugin_data)
             out = authservice_pb2.PluginDataSeq()
-            entries = self.store.plugin_data.get(request.Resource, {})
-            if entries:
-                item = out.PluginData.add(Kind="plugin_data", SubKind="access_request", Version="v3")
-                item.Metadata.Name = request.Resource
-                for plugin, data in entries.items():
-                    if not request.Plugin or plugin == request.Plugin:
-                        item.Spec.Entries[plugin].Data.update(data)
+            for name in names:
+                entries = self.store.plugin_data.get(name, {})
+                if entries:
+                    item = out.PluginData.add(Kind="plugin_data", SubKind="access_request", Version="v3")
+                    item.Metadata.Name = name
+                    for plugin, data in entries.items():
+                        if not request.Plugin or plugin == request.Plugin:
+                            item.Spec.Entries[plugin].Data.update(data)
             return out
 
         return await self._run(context, "GetPluginData", get)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from chatops_bot import metrics
 from chatops_bot.teleport import convert
 from chatops_bot.teleport.errors import UNREACHABLE, from_rpc_error
 from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
@@ -44,9 +46,14 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "teleport.cluster.local"
 # Sent as the `version` header until Ping tells us the server's own version.
 DEFAULT_CLIENT_VERSION = "18.0.0"
-PAGE_SIZE = 200
+PAGE_SIZE = 1000  # Teleport answers at most this many per page (its default chunk size)
+KEEPALIVE_MS = 300_000  # as often as Teleport permits client pings (its keep-alive period)
 # How long a replaced channel lives on, so streams opened on it end by themselves, not mid-message.
 OLD_CHANNEL_GRACE = 30.0
+# Readiness: an answer from Teleport this recent counts (a probe pings only when there is none), and the
+# probe's own Ping gets a short deadline, shorter than the probe's timeout.
+CONTACT_FRESH_FOR = 5.0
+PROBE_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ class TeleportClient:
         # Channels replaced by an identity reload, each with the timer that closes it after the grace.
         self._retired: dict[grpc.aio.Channel, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # When Teleport last answered a call (or failed to), and why it could not be reached ("" if it did).
+        self._contact: tuple[float, str] | None = None
+        self._probing = asyncio.Lock()
 
     # --- channel ----------------------------------------------------------------------------------
 
@@ -139,8 +149,13 @@ class TeleportClient:
         options = [
             ("grpc.ssl_target_name_override", SERVER_NAME),
             ("grpc.default_authority", SERVER_NAME),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
+            # Teleport's Auth server refuses pings more often than its keep-alive period (5 minutes by
+            # default) with GOAWAY "too_many_pings", which would drop the watch stream every few minutes.
+            ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+            # Back within seconds once Teleport is: gRPC's own reconnect backoff grows to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 1_000),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
+            ("grpc.keepalive_timeout_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ]
@@ -186,20 +201,52 @@ class TeleportClient:
 
     async def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
         stub = self._ensure_channel()
+        started = time.monotonic()
         try:
-            return await getattr(stub, method)(
+            answer = await getattr(stub, method)(
                 request, timeout=timeout or self.timeout, metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as err:
-            raise self._error(err, method) from None
+            error = self._error(err, method)
+            self._noted(method, started, err.code(), error)
+            raise error from None
+        self._noted(method, started, grpc.StatusCode.OK)
+        return answer
 
     async def _stream(self, method: str, request: Any) -> list[Any]:
         stub = self._ensure_channel()
+        started = time.monotonic()
         try:
             call = getattr(stub, method)(request, timeout=self.timeout, metadata=self._metadata())
-            return [item async for item in call]
+            items = [item async for item in call]
         except grpc.aio.AioRpcError as err:
-            raise self._error(err, method) from None
+            error = self._error(err, method)
+            self._noted(method, started, err.code(), error)
+            raise error from None
+        self._noted(method, started, grpc.StatusCode.OK)
+        return items
+
+    def _noted(self, method: str, started: float, code: grpc.StatusCode,
+               error: BackendError | None = None) -> None:
+        """Times the call; notes that Teleport answered it (an error is an answer) or why it could not."""
+        now = time.monotonic()
+        metrics.TELEPORT_RPC_SECONDS.labels(method, code.name).observe(now - started)
+        self._contact = (now, error.detail if isinstance(error, Unavailable) else "")
+
+    async def why_unreachable(self, *, fresh_for: float = CONTACT_FRESH_FOR) -> str | None:
+        """None when Teleport answered a call in the last `fresh_for` seconds (a refusal is an answer too),
+        else why it could not be reached. Without a recent call it is pinged; concurrent probes share the
+        ping, so readiness checks never add up to load on Teleport."""
+        async with self._probing:
+            if self._contact is None or time.monotonic() - self._contact[0] > fresh_for:
+                try:
+                    await self._call("Ping", authservice_pb2.PingRequest(), timeout=PROBE_TIMEOUT)
+                except Unavailable as err:
+                    self._contact = (time.monotonic(), err.detail)  # also when the identity cannot be loaded
+                except BackendError:
+                    pass  # Teleport answered; `_call` noted it
+            assert self._contact is not None
+            return self._contact[1] or None
 
     async def close(self) -> None:
         for channel, timer in list(self._retired.items()):
@@ -278,7 +325,7 @@ class TeleportClient:
                 self._has_list = False
         items = await self._stream("GetAccessRequestsV2", filter_)
         requests = [convert.request_from_proto(pb) for pb in items]
-        return sorted(requests, key=_created_key, reverse=True)
+        return sorted(requests, key=created_key, reverse=True)
 
     async def _list_paginated(self, filter_: types_pb2.AccessRequestFilter) -> list[AccessRequest]:
         requests: list[AccessRequest] = []
@@ -343,6 +390,18 @@ class TeleportClient:
                 return dict(entry.Data)
         return {}
 
+    async def get_all_plugin_data(self) -> dict[str, dict[str, str]]:
+        """Request ID -> this plugin's data, for every request that has some: one call, not one each
+        (a filter without a resource is a range read in Teleport)."""
+        filter_ = types_pb2.PluginDataFilter(Kind="access_request", Plugin=self.plugin_name)
+        seq = await self._call("GetPluginData", filter_)
+        found: dict[str, dict[str, str]] = {}
+        for item in seq.PluginData:
+            entry = item.Spec.Entries.get(self.plugin_name)
+            if entry is not None and item.Metadata.Name:
+                found[item.Metadata.Name] = dict(entry.Data)
+        return found
+
     async def update_plugin_data(
         self, request_id: str, *, set: Mapping[str, str], expect: Mapping[str, str] | None = None
     ) -> None:
@@ -394,7 +453,7 @@ def _watch_event(event: authservice_pb2.Event) -> WatchEvent:
     return WatchEvent("put", request_id=request.id, request=request)
 
 
-def _created_key(request: AccessRequest) -> tuple[datetime, str]:
+def created_key(request: AccessRequest) -> tuple[datetime, str]:
     # Ties broken by ID as ListAccessRequests does, so both paths give the same order.
     return request.created or datetime.min.replace(tzinfo=UTC), request.id
 

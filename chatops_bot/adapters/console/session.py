@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.console.render import render
 from commands.context import Context
-from commands.dispatch import dispatch
 from commands.model import ChatUser
 from commands.reply import Invocation, Reply
 
@@ -41,6 +41,6 @@ class ConsoleSession:
             return None
         actor = ChatUser("console", self.user, self.user)
         invocation = Invocation(platform="console", actor=actor, text=rest)
-        reply = await dispatch(invocation, self.ctx)
+        reply = await run_command(invocation, self.ctx)
         self.write(render(reply))
         return reply

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.mattermost import signing, web
 from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.render import Renderer
 from commands import messages
 from commands.context import Context
-from commands.dispatch import dispatch
 from commands.errors import CommandError
 from commands.model import ChatUser
 from commands.reply import Action, Invocation
@@ -59,7 +59,7 @@ class ActionHandler:
             text=f"{verified.action} {verified.request_id}",
             channel=channel,
         )
-        reply = await dispatch(invocation, self.ctx)
+        reply = await run_command(invocation, self.ctx)
         ephemeral = isinstance(context, dict) and context.get("ephemeral") is True
         if not reply.ok or ephemeral:
             # An ephemeral post is not stored, so the server would fail an `update` of it (and then drop

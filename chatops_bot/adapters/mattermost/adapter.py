@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.mattermost import signing, web
 from chatops_bot.adapters.mattermost.actions import ActionHandler
 from chatops_bot.adapters.mattermost.dialogs import RequestDialog
@@ -25,7 +27,6 @@ from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPo
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.config import MattermostSettings, Settings
 from commands.context import Context
-from commands.dispatch import dispatch
 from commands.model import ChatUser
 from commands.reply import Invocation
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 COMMAND_PATH = "/mattermost/command"
 ACTIONS_PATH = "/mattermost/actions"
 DIALOGS_PATH = "/mattermost/dialogs"
+_USER_ID = re.compile(r"[A-Za-z0-9]{26}")  # model.IsValidId
 STOP_GRACE = 10.0  # seconds `stop()` lets background deliveries finish before cancelling them
 
 
@@ -74,6 +76,9 @@ class MattermostAdapter:
     async def start(self) -> None:
         await self.outbound.login()
 
+    async def why_not_ready(self) -> str | None:
+        return None if self.outbound.bot_user_id else "not logged in to Mattermost (GET users/me not passed)"
+
     async def stop(self) -> None:
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
@@ -110,13 +115,16 @@ class MattermostAdapter:
             if reply is None:
                 return JSONResponse({"response_type": "ephemeral", "text": "", "skip_slack_parsing": True})
         else:
-            reply = await dispatch(invocation, self.ctx)
+            reply = await run_command(invocation, self.ctx)
         return JSONResponse(self.render.command_response(reply))
 
     async def actor(self, user_id: str, user_name: str) -> ChatUser:
         """Who typed or clicked. The e-mail (for `users.match_email`) and a missing user name come from
         `GET users/{id}`; if Mattermost cannot say, the directory still has the trait to go by."""
         if user_name and not self.match_email:
+            return ChatUser("mattermost", user_id, user_name)
+        if not _USER_ID.fullmatch(user_id):
+            # Not an ID Mattermost issues (a forged body): nothing to look up, and no path to put in a URL.
             return ChatUser("mattermost", user_id, user_name)
         try:
             user = await self.outbound.user(user_id)

@@ -10,6 +10,7 @@ The same form, pre-filled with a request's roles and reason, is what an Extend b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -20,12 +21,13 @@ from mattermostautodriver.exceptions import InvalidMattermostError, MattermostEr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.mattermost import signing, web
-from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
+from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, transient
 from chatops_bot.adapters.mattermost.render import Renderer, markdown, plain
 from commands import messages
 from commands.context import Context
-from commands.dispatch import error_reply, run
+from commands.dispatch import error_reply
 from commands.forms import DURATION, REASON, REVIEWERS, ROLES, FormResult, read_request_form
 from commands.model import Capabilities, ChatUser
 from commands.reply import Invocation, Reply
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 CALLBACK_ID = "request"
 STATE_MAX_AGE = 3600.0  # seconds a form may stay open before its submission is refused
 HELP_TEXT_LIMIT = 150  # DialogElementHelpTextMaxLength
+DM_PATIENCE = 600.0  # seconds a request form's outcome keeps being offered to a failing Mattermost
 REASON_MAX_LENGTH = 3000  # DialogElementTextareaMaxLength; the grammar checks Teleport's 4096-byte limit
 
 Actor = Callable[[str, str], Awaitable[ChatUser]]
@@ -143,7 +146,7 @@ class RequestDialog:
             return JSONResponse({"errors": {name: plain(text) for name, text in form.errors.items()}})
         actor = await self.actor(user_id, "")
         channel = web.text_of(payload.get("channel_id"))
-        reply = await run(command, Invocation("mattermost", actor, form.line, channel), self.ctx)
+        reply = await run_command(Invocation("mattermost", actor, form.line, channel), self.ctx, command)
         if not reply.ok:
             if reply.text == messages.reason_required(command.roles):
                 return JSONResponse({"errors": {REASON: plain(reply.text)}})
@@ -153,11 +156,20 @@ class RequestDialog:
         return JSONResponse({})
 
     async def _deliver(self, user_id: str, reply: Reply) -> None:
+        """The outcome as a DM. Each try is retried within its post's budget; a Mattermost that stays down
+        longer gets more tries until `DM_PATIENCE` runs out: an outage delays the answer, not drops it."""
         post = self.renderer.reply_post(reply)
-        try:
-            await self.outbound.direct_message(user_id, post["message"], props=post.get("props"))
-        except Exception:
-            logger.exception("could not DM %s the outcome of their request form", user_id)
+        deadline = time.monotonic() + DM_PATIENCE
+        while True:
+            try:
+                await self.outbound.direct_message(user_id, post["message"], props=post.get("props"))
+                return
+            except Exception as err:
+                if transient(err) is None or time.monotonic() > deadline:
+                    logger.error("could not DM %s the outcome of their request form: %r", user_id, err)
+                    return
+                logger.warning("Mattermost still fails (%r); DMing %s the outcome again soon", err, user_id)
+                await asyncio.sleep(self.outbound.retry.max_delay)
 
 
 def _roles(value: object) -> list[str]:

@@ -32,6 +32,7 @@ from mattermostautodriver.exceptions import (
     UnknownMattermostError,
 )
 
+from chatops_bot import metrics
 from chatops_bot.adapters.base import StartFailed
 from chatops_bot.config import MattermostSettings
 
@@ -88,6 +89,8 @@ class MattermostOutbound:
         self.base_url = base_url
         self.retry = retry
         self._direct_channels: dict[str, str] = {}
+        # Every 429 is waited out and retried, by the driver or by `_retrying`: counted where it arrives.
+        driver.client.client.event_hooks["response"].append(_count_rate_limited)
 
     @classmethod
     def from_settings(
@@ -185,7 +188,7 @@ class MattermostOutbound:
             try:
                 return await call()
             except Exception as err:
-                wait = _transient(err)
+                wait = transient(err)
                 if wait is None:
                     raise
                 delay = wait or min(self.retry.max_delay, self.retry.first_delay * 2**attempt)
@@ -199,7 +202,12 @@ class MattermostOutbound:
                 await asyncio.sleep(delay)
 
 
-def _transient(err: BaseException) -> float | None:
+async def _count_rate_limited(response: httpx.Response) -> None:
+    if response.status_code == 429:
+        metrics.RATE_LIMIT_RETRIES.labels("mattermost").inc()
+
+
+def transient(err: BaseException) -> float | None:
     """None for a failure that a retry cannot fix; else how long the server asked us to wait (0: ours)."""
     if isinstance(err, TooManyRequests):
         return err.retry_after or 0.0

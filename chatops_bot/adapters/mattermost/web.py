@@ -45,7 +45,7 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     """A JSON object body (a click, a dialog submission), or None."""
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested a few thousand deep
         return None
     return value if isinstance(value, dict) else None
 

@@ -3,8 +3,9 @@
 Over HTTP, slash commands and interactivity (buttons, forms) share the one URL. A guard in front of bolt
 answers 401 to anything not signed with the signing secret within 5 minutes (a non-numeric timestamp
 too, which slack_sdk's verifier would raise on), 413 to oversized bodies and 400 to signed bodies bolt
-cannot parse, so nothing runs and Slack is not called for them. Bolt verifies the signature again,
-answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`. With
+cannot parse or route, so nothing runs and Slack is not called for them. Bolt verifies the signature again,
+answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`, except a signed
+`/access` command, which goes to `Interactions` directly (bolt's middleware adds nothing to it). With
 `slack.app_token` the bot opens a Socket Mode WebSocket instead and serves no HTTP route; payloads and
 acks are the same, minus the signature (the app-level token authenticates the connection).
 """
@@ -14,11 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request import payload_utils
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import StartFailed
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
-from chatops_bot.adapters.slack.interactions import Interactions
+from chatops_bot.adapters.slack.interactions import COMMAND, Interactions
 from chatops_bot.config import Settings
 from commands.context import Context
 
@@ -60,7 +66,14 @@ class SlackAdapter:
         # process_before_response: the listener decides when to ack (the ack budget), and the work it
         # leaves running is ours to track (`Delivery.later`), not a task bolt forgets. The secret is
         # passed even when empty: bolt would otherwise read SLACK_SIGNING_SECRET from the environment.
-        self.app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=True,
+        # `authorize`: bolt would otherwise call auth.test itself on the first click or form it routes, and
+        # answer that click "install this app" (dropping it) if Slack is rate limiting or failing just then.
+        # Its client has no token of its own, which bolt would then warn is unused. (A lambda: bolt passes
+        # arguments by the names it finds, and would pass `self` too.)
+        self._signed_in_as: Mapping[str, object] | None = None
+        self.app = AsyncApp(client=AsyncWebClient(base_url=client.base_url),
+                            authorize=lambda: self._authorize(), signing_secret=signing_secret or "",
+                            process_before_response=True,
                             request_verification_enabled=self.verifier is not None)
         self.interactions = Interactions(ctx=ctx, client=client, delivery=self.delivery,
                                          match_email=match_email)
@@ -80,6 +93,15 @@ class SlackAdapter:
             bolt_request = to_async_bolt_request(request, body)
         except Exception:  # bolt parses untrusted JSON and form data here: any failure is a malformed body
             return JSONResponse({"error": "malformed request"}, status_code=400)
+        if not _routable(bolt_request.body):
+            return JSONResponse({"error": "malformed request"}, status_code=400)
+        if bolt_request.body.get("command") == COMMAND and "ssl_check" not in bolt_request.body:
+            # A signed `/access` goes straight to its listener: bolt's middleware has nothing to add to it
+            # (the signature is checked above; ssl_check and url_verification are not commands), and its
+            # dispatch would cost more than answering the command (bench/ack.py).
+            ack = AsyncAck()
+            await self.interactions.on_command(ack, bolt_request.body)
+            return to_starlette_response(ack.response or BoltResponse(status=200, body=""))
         return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     def _signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -95,10 +117,26 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Checks the bot token (and opens the Socket Mode connection); `SlackStartError` names what to fix."""
-        answer = await self._auth_test()
+        answer = self._signed_in_as = await self._auth_test()
         logger.info("Slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
         if self.app_token is not None:
             self._socket = await self._connect_socket(self.app_token)
+
+    async def _authorize(self) -> AuthorizeResult:
+        """Who the bot is, from the auth.test `start` made (asked again only if bolt routes before that)."""
+        if self._signed_in_as is None:
+            self._signed_in_as = (await self.client.auth_test()).data  # type: ignore[assignment]
+        answer = {key: value for key, value in (self._signed_in_as or {}).items() if isinstance(value, str)}
+        return AuthorizeResult(enterprise_id=answer.get("enterprise_id"), team_id=answer.get("team_id"),
+                               bot_id=answer.get("bot_id"), bot_user_id=answer.get("user_id"),
+                               bot_token=self.client.token)
+
+    async def why_not_ready(self) -> str | None:
+        if self._signed_in_as is None:
+            return "not signed in to Slack (auth.test has not passed)"
+        if self._socket is not None and not await self._socket.client.is_connected():
+            return "the Socket Mode connection is down; reconnecting"
+        return None
 
     async def _auth_test(self) -> Mapping[str, object]:
         try:
@@ -159,6 +197,25 @@ def build(settings: Settings, ctx: Context, *, client: AsyncWebClient | None = N
         match_email=settings.users.match_email,
         ack_budget=ack_budget,
     )
+
+
+def _routable(body: Mapping[str, Any]) -> bool:
+    """Whether bolt can route this payload. Bolt reads what Slack always sends (`event` and `view` as
+    objects, `actions` as a list of objects with an `action_id`, `view.callback_id`, …) without checking,
+    and answers a signed body that differs with a 500 and a logged traceback; so it is checked here."""
+    if not all(isinstance(body.get(key, {}), Mapping) for key in ("event", "view")):
+        return False
+    actions = body.get("actions", [])
+    if not isinstance(actions, list) or not all(isinstance(action, Mapping) for action in actions):
+        return False
+    try:
+        for read in (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
+                     payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
+                     payload_utils.to_message, payload_utils.to_step):
+            read(body)  # type: ignore[arg-type]
+    except (LookupError, TypeError, AttributeError):
+        return False
+    return not payload_utils.is_block_actions(body) or "action_id" in actions[0]  # type: ignore[arg-type]
 
 
 def _error_code(err: SlackApiError) -> str:

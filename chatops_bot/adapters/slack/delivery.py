@@ -3,17 +3,20 @@
 Slack waits 3 seconds for an ack. Work gets `ack_budget` seconds (2 by default, leaving room for the
 network); what takes longer is acked with a short note and finishes in a background task, which posts
 its answer to the `response_url` (5 uses within 30 minutes). Posts retry on 429 after `Retry-After`
-and on 500/503, so a rate limit delays an answer but never drops it.
+and on 500/503 for up to `ANSWER_PATIENCE`, so a rate limit or an outage delays an answer but does not
+drop it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,12 +25,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from chatops_bot import metrics
+
 logger = logging.getLogger(__name__)
 
 ACK_BUDGET = 2.0
 RATE_LIMIT_RETRIES = 5
 SERVER_ERROR_RETRIES = 2
 DRAIN_TIMEOUT = 10.0
+# Seconds an answer keeps being offered to a response_url that answers 429 or 5xx once the client's own
+# retries are spent (the URL itself lives 30 minutes), and the wait between offers after a 5xx.
+ANSWER_PATIENCE = 600.0
+SERVER_ERROR_WAIT = 5.0
 
 T = TypeVar("T")
 
@@ -36,9 +45,20 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     """What every Slack call retries: lost connections, 429 (after `Retry-After`), 500 and 503."""
     return [
         AsyncConnectionErrorRetryHandler(),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        _CountedRateLimitRetries(max_retry_count=RATE_LIMIT_RETRIES),
         AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
     ]
+
+
+class _CountedRateLimitRetries(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (wait `Retry-After`, try again), counting each retry for `/metrics`."""
+
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
+                                             response: HttpResponse | None = None,
+                                             error: Exception | None = None) -> None:
+        metrics.RATE_LIMIT_RETRIES.labels("slack").inc()
+        await super().prepare_for_next_attempt_async(state=state, request=request, response=response,
+                                                     error=error)
 
 
 class Delivery:
@@ -82,12 +102,26 @@ class Delivery:
             logger.warning("no usable response_url to answer on")
             return False
         webhook = AsyncWebhookClient(response_url, retry_handlers=self._retry_handlers)
-        try:
-            answer = await webhook.send_dict(payload)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-            logger.warning("posting to response_url failed: %s", err)
-            return False
-        if answer.status_code != 200:
-            logger.warning("response_url refused the answer: HTTP %s %s", answer.status_code, answer.body[:200])
-            return False
-        return True
+        deadline = time.monotonic() + ANSWER_PATIENCE
+        while True:
+            try:
+                answer = await webhook.send_dict(payload)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                logger.warning("posting to response_url failed: %s", err)
+                return False
+            if answer.status_code == 200:
+                return True
+            # The client's own retries are spent; a rate limit or an outage that lasts longer is waited out.
+            wait = _retry_after(answer.headers) if answer.status_code == 429 else SERVER_ERROR_WAIT
+            if answer.status_code not in (429, 500, 503) or time.monotonic() + wait > deadline:
+                logger.warning("response_url refused the answer: HTTP %s %s", answer.status_code,
+                               answer.body[:200])
+                return False
+            logger.warning("response_url answered HTTP %s; answering again in %.0f s",
+                           answer.status_code, wait)
+            await asyncio.sleep(wait)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    value = str(headers.get("Retry-After") or "")
+    return float(value) if value.isdigit() else SERVER_ERROR_WAIT

@@ -21,12 +21,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.slack import forms, render
 from chatops_bot.adapters.slack.delivery import Delivery
 from chatops_bot.adapters.slack.forms import Metadata
 from commands import messages
 from commands.context import Context
-from commands.dispatch import dispatch, error_reply
+from commands.dispatch import error_reply
 from commands.errors import CommandError
 from commands.model import ChatUser
 from commands.reply import Action, Invocation, Reply
@@ -81,7 +82,8 @@ class Interactions:
 
     async def _run(self, user_id: str, user_name: str, channel: str, text: str) -> Reply:
         actor = await self._actor(user_id, user_name)
-        return await dispatch(Invocation(platform=PLATFORM, actor=actor, text=text, channel=channel), self.ctx)
+        invocation = Invocation(platform=PLATFORM, actor=actor, text=text, channel=channel)
+        return await run_command(invocation, self.ctx)
 
     async def _actor(self, user_id: str, user_name: str) -> ChatUser:
         return ChatUser(PLATFORM, user_id, user_name, await self._email(user_id) if self.match_email else "")

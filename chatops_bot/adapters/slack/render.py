@@ -40,7 +40,7 @@ Block = dict[str, Any]
 
 def escape(text: str, limit: int | None = None) -> str:
     """`text` with Slack's three control characters escaped; cut (ending in `…`) so the escaped form fits."""
-    escaped = "".join(_ESCAPES.get(char, char) for char in text)
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # fast: every list line
     if limit is None or len(escaped) <= limit:
         return escaped
     kept: list[str] = []

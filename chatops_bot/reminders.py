@@ -1,0 +1,370 @@
+"""Reminders before elevated access ends, a word when it has ended, and nudges for requests left waiting.
+
+The schedule is derived from Teleport, never stored: at start-up from the watcher's first listing, then
+kept in step by its events (`Reminders` is a watcher `Observer`). Each request has at most one APScheduler
+date job, for the next thing due about it; when the job runs, everything due for the request is handled
+and the job is set for the next. What was sent is kept in the request's plugin data, beside the notifier's:
+
+    remind:<seconds>   a before-expiry reminder at that lead
+    nudge:<n>          the n-th nudge about a request still pending
+    ended              the "your access has ended" DM and the card update
+
+Each key is claimed with compare-and-swap *before* its message goes out, so two bot processes send it
+once between them, and a restarted bot never repeats one (a process that dies between claiming and
+sending sends nothing: at most once). A send that fails everywhere gives its claim back and is tried
+again. A reminder that fell due while the bot was down is sent late, but only while the access lasts.
+Several due at once (a long downtime) are sent as one message: the latest.
+
+Teleport may drop an approved request the moment its access ends, plugin data and all, so the `ended`
+key is claimed `ENDED_CLAIM_AHEAD` before the end, with what the message needs kept in memory until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.date import DateTrigger
+
+from chatops_bot import metrics
+from chatops_bot.config import RemindersSettings
+from chatops_bot.notify import Notifier
+from commands import messages
+from commands.errors import BackendError, CompareFailed, NotFound
+from commands.model import AccessRequest, RequestState
+from commands.ports import Clock
+from commands.reply import RequestCard
+
+logger = logging.getLogger(__name__)
+
+REMIND, NUDGE, ENDED = "remind:", "nudge:", "ended"
+ENDED_CLAIM_AHEAD = timedelta(seconds=30)
+ENDED_GRACE = timedelta(minutes=10)  # how late "your access has ended" may still be sent
+RETRY = timedelta(seconds=30)  # a send that failed everywhere is tried again this much later
+SUPERSEDED = timedelta(minutes=1)  # a reminder this close to the next of its kind is left to that one
+LATE = timedelta(seconds=10)  # a job this far past its time is a backlog (after a restart), not on time
+ON_TIME_SLOTS, LATE_SLOTS = 64, 8  # reminders being sent at once
+
+
+@dataclass(frozen=True, order=True)
+class Due:
+    at: datetime
+    key: str
+
+    @property
+    def kind(self) -> str:
+        return self.key.partition(":")[0] if ":" in self.key else self.key
+
+
+def plan(request: AccessRequest, settings: RemindersSettings) -> list[Due]:
+    """Everything the request will ever be due for, in time order, whether or not it is past."""
+    due: list[Due] = []
+    ends = request.access_expires
+    if request.state is RequestState.APPROVED and ends is not None:
+        span = ends - request.created if request.created else None
+        for lead in settings.before_expiry:
+            if span is None or span > lead:  # access shorter than the lead: the approval DM said it all
+                due.append(Due(ends - lead, f"{REMIND}{int(lead.total_seconds())}"))
+        if settings.on_expiry:
+            due.append(Due(ends - ENDED_CLAIM_AHEAD, ENDED))
+    elif request.state is RequestState.PENDING and request.created is not None:
+        after = settings.nudge_pending_after
+        due += [Due(request.created + after * n, f"{NUDGE}{n}") for n in range(1, settings.max_nudges + 1)]
+    return sorted(due)
+
+
+@dataclass
+class _Tracked:
+    request: AccessRequest
+    handled: set[str] = field(default_factory=set)  # keys this process claimed or saw claimed
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Ending:
+    request: AccessRequest
+    cards: dict[str, str]
+
+
+class Reminders:
+    """An `Observer` of the watcher that keeps one APScheduler job per request with something to come."""
+
+    def __init__(self, notifier: Notifier, settings: RemindersSettings, clock: Clock,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
+        self.notifier, self.client, self.settings, self.clock = notifier, notifier.client, settings, clock
+        self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
+        self._tracked: dict[str, _Tracked] = {}
+        self._ending: dict[str, _Ending] = {}
+        self._firing: set[asyncio.Task[Any]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._synced: asyncio.Event | None = None
+        self._on_time, self._late = asyncio.Semaphore(ON_TIME_SLOTS), asyncio.Semaphore(LATE_SLOTS)
+
+    # --- the watcher's observer -------------------------------------------------------------------
+
+    def put(self, request: AccessRequest) -> None:
+        tracked = self._tracked.get(request.id)
+        if tracked is None:
+            tracked = self._tracked[request.id] = _Tracked(request)
+        tracked.request = request
+        self._arm(request.id)
+
+    def delete(self, request_id: str) -> None:
+        """Nothing more is sent about it, except "your access has ended" once claimed: Teleport drops an
+        approved request when its access ends, and deleting one early does not end the access it gave."""
+        self._tracked.pop(request_id, None)
+        self._unschedule(request_id)
+
+    def resynced(self, requests: list[AccessRequest]) -> None:
+        started = time.perf_counter()
+        listed = {request.id for request in requests}
+        running = self.scheduler.state == STATE_RUNNING
+        if running:
+            self.scheduler.pause()  # no wake-up per job while thousands are set; one when resumed
+        try:
+            for gone in set(self._tracked) - listed:
+                self.delete(gone)
+            for request in requests:
+                self.put(request)
+        finally:
+            if running:
+                self.scheduler.resume()
+        logger.info("reminders: %d jobs for %d requests, scheduled in %.3f s", self.jobs, len(requests),
+                    time.perf_counter() - started)
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def follow(self, synced: asyncio.Event) -> None:
+        """The watcher's `synced`: while it is set, the requests seen through events are current."""
+        self._synced = synced
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop firing; whatever was not sent is due again for the next process (nothing was claimed)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for task in list(self._firing):
+            task.cancel()
+        await asyncio.gather(*self._firing, return_exceptions=True)
+
+    @property
+    def jobs(self) -> int:
+        return len(self.scheduler.get_jobs())
+
+    def clock_moved(self) -> None:
+        """Set every job again from the clock: for a clock that jumps (tests), not for the system clock."""
+        for request_id in list(self._tracked):
+            self._arm(request_id)
+        for request_id, ending in self._ending.items():
+            self._schedule(f"{request_id}#ended", ending.request.access_expires or self.clock.now(),
+                           self._end, request_id)
+
+    async def idle(self, poll: float = 0.01) -> None:
+        """Returns once nothing is due now and nothing is being sent (for tests and the benchmark)."""
+        while True:
+            now = datetime.now(UTC)
+            due = [job for job in self.scheduler.get_jobs() if job.next_run_time and job.next_run_time <= now]
+            if not due and not self._firing:
+                return
+            await asyncio.sleep(poll)
+
+    # --- scheduling -------------------------------------------------------------------------------
+
+    def _arm(self, request_id: str) -> None:
+        """The request's job at its next unhandled due time, or no job when nothing is left."""
+        tracked = self._tracked.get(request_id)
+        left = [d for d in plan(tracked.request, self.settings) if d.key not in tracked.handled] if tracked else []
+        if not left:
+            self._unschedule(request_id)
+            return
+        at = min(left).at
+        if tracked and tracked.retry_at and tracked.retry_at > at:
+            at = tracked.retry_at  # what is due failed a moment ago: not again at once
+        self._schedule(request_id, at, self._fire, request_id)
+
+    def _schedule(self, job_id: str, at: datetime, func: Any, *args: Any) -> None:
+        # The job runs on the system clock; `at` is on ours (the same, except in tests).
+        run_at = datetime.now(UTC) + (at - self.clock.now())
+        self.scheduler.add_job(self._spawn, DateTrigger(run_date=run_at, timezone=UTC), args=(at, func, *args),
+                               id=job_id, replace_existing=True, misfire_grace_time=None, coalesce=True)
+
+    def _unschedule(self, job_id: str) -> None:
+        with contextlib.suppress(JobLookupError):  # nothing was scheduled
+            self.scheduler.remove_job(job_id)
+
+    async def _spawn(self, at: datetime, func: Any, *args: Any) -> None:
+        """The APScheduler job: hands the work to a task of its own and returns, so that the job may be set
+        again (`replace_existing`) while the work runs. Work that is late (due before a restart) waits for
+        its own few slots, so that a backlog never holds up what falls due on time."""
+        late = self.clock.now() - at > LATE
+        task = asyncio.create_task(self._run(self._late if late else self._on_time, func, *args))
+        self._firing.add(task)
+        task.add_done_callback(self._firing.discard)
+
+    async def _run(self, slots: asyncio.Semaphore, func: Any, *args: Any) -> None:
+        async with slots:
+            try:
+                await func(*args)
+            except Exception:
+                logger.exception("a reminder job failed")
+
+    # --- firing -----------------------------------------------------------------------------------
+
+    async def _fire(self, request_id: str) -> None:
+        """Everything due for the request, sent; then its job set for what comes next. One at a time per
+        request, so that what one run handled is known to the next."""
+        lock = self._locks.setdefault(request_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self._fire_locked(request_id)
+        finally:
+            if not lock.locked() and request_id not in self._tracked:
+                self._locks.pop(request_id, None)
+
+    async def _fire_locked(self, request_id: str) -> None:
+        tracked = self._tracked.get(request_id)
+        if tracked is None:
+            return
+        try:
+            # While the watcher is synced its events keep the snapshot current (a denial or deletion
+            # reaches `put`/`delete`); otherwise ask Teleport, so nothing goes out for a dropped request.
+            live = self._synced is not None and self._synced.is_set()
+            request = tracked.request if live else await self.client.get_request(request_id)
+        except NotFound:
+            self.delete(request_id)
+            return
+        except BackendError as err:
+            logger.warning("cannot read request %s for its reminders (%s); trying again", request_id,
+                           err.detail or err.message)
+            tracked.retry_at = self.clock.now() + RETRY
+            self._arm(request_id)
+            return
+        tracked.request, tracked.retry_at = request, None
+        now = self.clock.now()
+        left = [d for d in plan(request, self.settings) if d.key not in tracked.handled]
+        groups: dict[str, list[Due]] = {}
+        for item in left:
+            if item.at <= now:
+                groups.setdefault(item.kind, []).append(item)
+        for kind, items in groups.items():
+            if kind == "remind" and now >= (request.access_expires or now):
+                tracked.handled.update(d.key for d in items)  # never after the access has ended
+                continue
+            if kind == "ended" and now >= (request.access_expires or now) + ENDED_GRACE:
+                tracked.handled.update(d.key for d in items)
+                continue
+            # A late reminder just before the next one is noise: that one says it, on time.
+            superseded = any(d.kind == kind and now < d.at < now + SUPERSEDED for d in left)
+            await self._claim_and_send(tracked, kind, items, send=not superseded)
+        if request_id in self._tracked:
+            self._arm(request_id)
+
+    async def _claim_and_send(self, tracked: _Tracked, kind: str, items: list[Due], *, send: bool = True) -> None:
+        request = tracked.request
+        won: list[str] = []
+        try:
+            for item in items:
+                try:
+                    await self.client.update_plugin_data(request.id, set={item.key: self.notifier.process},
+                                                         expect={item.key: ""})
+                    won.append(item.key)
+                except CompareFailed:
+                    pass  # sent (or being sent) by this bot before a restart, or by another bot process
+                tracked.handled.add(item.key)
+            if not won or not send:
+                return
+            data = await self.client.get_plugin_data(request.id) if kind in ("nudge", "ended") else {}
+        except NotFound:
+            self.delete(request.id)
+            return
+        except BackendError as err:
+            logger.warning("cannot claim %s of request %s (%s); trying again", kind, request.id,
+                           err.detail or err.message)
+            await self._release(tracked, won)
+            return
+        if kind == "ended":
+            self._ending[request.id] = _Ending(request, self.notifier.cards_of(data))
+            self._schedule(f"{request.id}#ended", request.access_expires or self.clock.now(), self._end, request.id)
+            return
+        try:
+            sent = await (self._remind(request) if kind == "remind" else self._nudge(request, data))
+        except BackendError as err:  # looking up who to tell
+            logger.warning("cannot send %s of request %s (%s); trying again", kind, request.id,
+                           err.detail or err.message)
+            sent = False
+        if sent:
+            metrics.REMINDERS_SENT.labels(kind=kind).inc()
+            logger.info("sent %s reminder", kind, extra={"request_id": request.id, "teleport_user": request.user})
+        else:
+            await self._release(tracked, won)
+
+    async def _release(self, tracked: _Tracked, keys: Iterable[str]) -> None:
+        """Give back claims whose message reached no one, and try again in `RETRY`."""
+        for key in keys:
+            with contextlib.suppress(BackendError):
+                await self.client.update_plugin_data(tracked.request.id, set={key: ""},
+                                                     expect={key: self.notifier.process})
+            tracked.handled.discard(key)
+        tracked.retry_at = self.clock.now() + RETRY
+
+    async def _remind(self, request: AccessRequest) -> bool:
+        now = self.clock.now()
+        card = messages.expiry_reminder_card(request, now)
+        return await self._dm_requester(request, messages.expiry_reminder(request, now), card)
+
+    async def _nudge(self, request: AccessRequest, data: dict[str, str]) -> bool:
+        text = messages.nudge(request, self.clock.now())
+        reviewed = {review.author for review in request.reviews}
+        card = self.notifier.card(request)
+        sends = [self.notifier.outbound_for(key).reply_in_thread(ref, text)
+                 for key, ref in self.notifier.cards_of(data).items() if "@" not in key]
+        for reviewer in dict.fromkeys(request.suggested_reviewers):
+            if reviewer in reviewed or reviewer == request.user:
+                continue
+            for platform, chat_id in (await self.notifier.chat_ids.chat_ids(reviewer)).items():
+                if platform in self.notifier.outbounds:
+                    sends.append(self.notifier.outbounds[platform].dm(chat_id, text, card))
+        return await _any_sent(request.id, "nudge", sends)
+
+    async def _end(self, request_id: str) -> None:
+        ending = self._ending.pop(request_id, None)
+        if ending is None:
+            return
+        request = ending.request
+        card = self.notifier.card(request, state=messages.access_ended_state(request))
+        await _any_sent(request_id, "ended card", [self.notifier.outbound_for(key).update_card(ref, card)
+                                                   for key, ref in ending.cards.items()])
+        if await self._dm_requester(request, messages.access_ended(request)):
+            metrics.REMINDERS_SENT.labels(kind="ended").inc()
+            logger.info("sent ended reminder", extra={"request_id": request_id, "teleport_user": request.user})
+
+    async def _dm_requester(self, request: AccessRequest, text: str, card: RequestCard | None = None) -> bool:
+        """DM the requester on every platform they are linked on; True when at least one got it."""
+        linked = await self.notifier.chat_ids.chat_ids(request.user)
+        sends = [self.notifier.outbounds[platform].dm(chat_id, text, card)
+                 for platform, chat_id in linked.items() if platform in self.notifier.outbounds]
+        if not sends:
+            logger.warning("%s is linked to no chat platform: reminder not sent", request.user,
+                           extra={"request_id": request.id})
+        return await _any_sent(request.id, "reminder DM", sends)
+
+
+async def _any_sent(request_id: str, what: str, sends: list[Any]) -> bool:
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    for result in results:
+        if isinstance(result, asyncio.CancelledError):
+            raise result
+        if isinstance(result, BaseException):
+            logger.warning("%s failed: %r", what, result, extra={"request_id": request_id})
+    return any(not isinstance(result, BaseException) for result in results)

@@ -1,0 +1,360 @@
+"""Expiry reminders, "access ended" and pending nudges, end to end over loopback: the devstack Teleport and
+the bot share a clock the test moves, so an hour passes in a moment; APScheduler fires the jobs.
+
+alice requests dba (bob is the suggested reviewer) and is linked on Slack and Mattermost, so every DM to her
+arrives on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from chatops_bot import runtime
+from chatops_bot.adapters.base import ChatAdapter
+from chatops_bot.config import Settings
+from chatops_bot.devstack.mattermost import DevMattermost
+from chatops_bot.devstack.pki import ClusterCA
+from chatops_bot.devstack.seed import Seed
+from chatops_bot.devstack.slack import DevSlack
+from chatops_bot.devstack.teleport import DevTeleport
+from chatops_bot.reminders import Reminders
+from chatops_bot.server import build_app
+from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.watcher import Lanes, Watcher
+from chatops_bot.wiring import chat_adapters, command_context, teleport_client
+from commands.model import AccessRequest, RequestState
+from conftest import ClientFactory, FixedClock
+from test_watcher import (  # noqa: F401  (fixtures)
+    ACCESS_MM,
+    FAST,
+    MM_USERS,
+    TEAM,
+    bot_settings,
+    eventually,
+    mm_dm,
+    one_card_each,
+    platforms,
+    request_dba,
+    review,
+    seed,
+    slack_dm,
+)
+
+Platforms = tuple[DevSlack, DevMattermost]
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+async def teleport(seed: Seed, cluster_ca: ClusterCA, clock: FixedClock) -> AsyncIterator[DevTeleport]:
+    """The devstack Teleport on the test's clock: access expiry and request expiry follow it."""
+    server = DevTeleport(seed, cluster_name="devstack.example.com", ca=cluster_ca, clock=clock.now)
+    await server.start("127.0.0.1:0")
+    yield server
+    await server.stop()
+
+
+@dataclass
+class Bot:
+    client: TeleportClient
+    adapters: list[ChatAdapter]
+    reminders: Reminders
+    watcher: Watcher
+    task: asyncio.Task[None]
+    url: str = ""
+    server: uvicorn.Server | None = None
+
+    async def stop(self) -> None:
+        await self.reminders.stop()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        if self.server is not None:
+            self.server.should_exit = True
+            await asyncio.sleep(0.2)
+        for adapter in reversed(self.adapters):
+            await adapter.stop()
+        await self.client.close()
+
+
+MakeBot = Callable[..., Awaitable[Bot]]
+REMINDERS = {"before_expiry": ["15m", "5m"], "on_expiry": True, "nudge_pending_after": "30m", "max_nudges": 2}
+
+
+@pytest.fixture
+async def make_bot(teleport: DevTeleport, platforms: Platforms, tmp_path: Path,
+                   clock: FixedClock) -> AsyncIterator[MakeBot]:
+    slack, mm = platforms
+    running: list[Bot] = []
+
+    async def make(*, serve: bool = False, **reminders: Any) -> Bot:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = bot_settings(tmp_path, teleport, slack, mm, port=port, reminders={**REMINDERS, **reminders})
+        settings = Settings.model_validate(config)
+        client = teleport_client(settings)
+        adapters = chat_adapters(settings, command_context(settings, client))
+        for adapter in adapters:
+            await adapter.start()
+        notifier = runtime.notifier(settings, client, runtime.outbounds(adapters))
+        keeper = Reminders(notifier, settings.reminders, clock)
+        watcher = Watcher(client, notifier, backoff=FAST, lanes=Lanes(notifier, retry=FAST), observers=[keeper])
+        keeper.follow(watcher.synced)
+        keeper.start()
+        bot = Bot(client, adapters, keeper, watcher, asyncio.create_task(watcher.run()), f"http://127.0.0.1:{port}")
+        if serve:
+            bot.server = uvicorn.Server(uvicorn.Config(build_app(adapters), log_level="warning", lifespan="off"))
+            asyncio.create_task(bot.server.serve(sockets=[sock]))
+            while not bot.server.started:
+                await asyncio.sleep(0.01)
+        running.append(bot)
+        await asyncio.wait_for(watcher.synced.wait(), 5)
+        return bot
+
+    yield make
+    for bot in running:
+        if not bot.task.done():
+            await bot.stop()
+
+
+async def moment(clock: FixedClock, when: datetime, *bots: Bot) -> None:
+    """The shared clock jumps to `when`; every bot's due jobs run, and what they sent has arrived."""
+    clock.current = when
+    for bot in bots:
+        bot.reminders.clock_moved()
+    await asyncio.sleep(0.05)
+    for bot in bots:
+        await bot.reminders.idle()
+        await bot.watcher.lanes.idle()
+
+
+async def approved_dba(client_for: ClientFactory, slack: DevSlack, mm: DevMattermost,
+                       lasting: timedelta | None = None) -> AccessRequest:
+    if lasting is None:
+        request = await request_dba(client_for)
+    else:
+        request = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-7 replica lag",
+                                                           max_duration=lasting)
+    await eventually(lambda: one_card_each(slack, mm, request.id))
+    await review(client_for, "bob", request.id, RequestState.APPROVED, "go ahead")
+    approved = await client_for("alice").get_request(request.id)
+    assert approved.state is RequestState.APPROVED and approved.access_expires is not None
+    return approved
+
+
+def texts(messages: list[dict[str, Any]], key: str = "text") -> list[str]:
+    return [str(m.get(key, "")) for m in messages]
+
+
+async def alice_hears(slack: DevSlack, mm: DevMattermost, fragment: str) -> tuple[list[str], list[str]]:
+    """What alice got on each platform whose text has `fragment`."""
+    said = [m for m in await slack_dm(slack, "U0ALICE") if not any(b["type"] == "actions" for b in m["blocks"])]
+    on_slack = [t for t in texts(said) if fragment in t]  # the text, not the card that follows it
+    on_mm = [t for t in texts(mm_dm(mm, "alice"), "message") if fragment in t]
+    return on_slack, on_mm
+
+
+def utc(moment_: datetime) -> str:
+    return f"{moment_:%Y-%m-%d %H:%M:%S} UTC"
+
+
+# --- tests --------------------------------------------------------------------------------------------------
+
+
+async def test_reminders_at_each_lead_then_access_ended_with_the_card_updated(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+
+    await moment(clock, ends - timedelta(minutes=15, seconds=1), bot)
+    assert await alice_hears(slack, mm, "ends in") == ([], [])
+
+    await moment(clock, ends - timedelta(minutes=15) + timedelta(seconds=1), bot)
+    first = f"Your dba access ({request.id[-8:]}) ends in 15m, at {utc(ends)}."
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert [t.split(" Need")[0] for t in on_slack] == [first] and len(on_mm) == 1
+    assert on_mm[0].replace("\\", "").startswith(first)
+    card = (await slack_dm(slack, "U0ALICE"))[-1]
+    buttons = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [(e["action_id"], e["text"]["text"]) for e in buttons] == [("access_extend", "Extend")]
+    assert request.id in json.dumps(card["blocks"])
+    post = mm_dm(mm, "alice")[-1]
+    assert [a["name"] for a in post["props"]["attachments"][0]["actions"]] == ["Extend"]
+
+    await moment(clock, ends - timedelta(minutes=5) + timedelta(seconds=1), bot)
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert [t.split(",")[0] for t in on_slack] == [f"Your dba access ({request.id[-8:]}) ends in 15m",
+                                                   f"Your dba access ({request.id[-8:]}) ends in 5m"]
+    assert len(on_mm) == 2
+
+    await moment(clock, ends - timedelta(seconds=10), bot)  # "ended" is claimed, not yet sent
+    assert await alice_hears(slack, mm, "ended") == ([], [])
+    await moment(clock, ends + timedelta(seconds=1), bot)
+    ended = f"Your dba access ({request.id[-8:]}) ended at {utc(ends)}. Use /access request to ask again."
+    assert await alice_hears(slack, mm, "ended at") == ([ended], [ended])
+    card, post = one_card_each(slack, mm, request.id)
+    assert "access ended at" in json.dumps(card["blocks"])
+    assert "access ended at" in post["props"]["attachments"][0]["text"]
+
+    await moment(clock, ends + timedelta(hours=1), bot)  # nothing more, ever
+    assert len((await alice_hears(slack, mm, "ends in"))[0]) == 2
+    assert len((await alice_hears(slack, mm, "ended at"))[0]) == 1
+
+
+async def test_a_request_denied_or_deleted_before_its_reminder_gets_none(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    deleted = await approved_dba(client_for, slack, mm)
+    await client_for("admin").delete_request(deleted.id)
+    denied = await request_dba(client_for)
+    await review(client_for, "bob", denied.id, RequestState.DENIED, "not today")
+    assert deleted.access_expires is not None
+    for step in range(0, 9 * 60, 5):  # through every lead time, the end and beyond, 5 minutes at a time
+        await moment(clock, deleted.access_expires - timedelta(hours=8, minutes=-step), bot)
+    assert await alice_hears(slack, mm, "ends in") == ([], [])
+    assert await alice_hears(slack, mm, "ended at") == ([], [])
+    assert bot.reminders.jobs == 0
+
+
+async def test_a_bot_restarted_between_scheduling_and_firing_sends_once(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    first = await make_bot()
+    request = await approved_dba(client_for, slack, mm)
+    assert request.access_expires is not None
+    await eventually(lambda: first.reminders.jobs == 1)  # scheduled
+    await first.stop()
+    second = await make_bot()
+    due = request.access_expires - timedelta(minutes=15) + timedelta(seconds=1)
+    await moment(clock, due, second)
+    await second.stop()
+    third = await make_bot()  # restarted right after sending: the same reminder is due again for it
+    await moment(clock, due + timedelta(seconds=5), third)
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert (len(on_slack), len(on_mm)) == (1, 1)
+
+
+async def test_a_reminder_missed_while_down_is_sent_late_but_never_after_the_access_ended(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    first = await make_bot(before_expiry=["15m"], on_expiry=False)
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    await first.stop()
+    clock.current = ends - timedelta(minutes=10)  # down when the 15-minute reminder fell due
+    late = await make_bot(before_expiry=["15m"], on_expiry=False)
+    await moment(clock, clock.current, late)
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert [t.split(",")[0] for t in on_slack] == [f"Your dba access ({request.id[-8:]}) ends in 10m"]
+    assert len(on_mm) == 1
+
+    second = await approved_dba(client_for, slack, mm)  # the same again, but down until after its end
+    assert second.access_expires is not None
+    await late.stop()
+    clock.current = second.access_expires + timedelta(seconds=1)
+    after = await make_bot(before_expiry=["15m"], on_expiry=False)
+    await moment(clock, clock.current, after)
+    assert [t for t in (await alice_hears(slack, mm, "ends in"))[0] if second.id[-8:] in t] == []
+
+
+async def test_two_bot_processes_send_each_reminder_once(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    one, two = await make_bot(), await make_bot()
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    await eventually(lambda: one.reminders.jobs == two.reminders.jobs == 1)
+    for lead in (timedelta(minutes=15), timedelta(minutes=5), timedelta(seconds=20), -timedelta(seconds=1)):
+        await moment(clock, ends - lead + timedelta(seconds=1), one, two)
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert (len(on_slack), len(on_mm)) == (2, 2)
+    assert tuple(len(x) for x in await alice_hears(slack, mm, "ended at")) == (1, 1)
+
+
+async def test_nudges_reach_the_thread_and_the_reviewer_and_stop_at_the_maximum(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    request = await request_dba(client_for)
+    card, post = await _cards(slack, mm, request.id)
+    start = clock.now()
+    for minutes in range(5, 4 * 60, 5):
+        await moment(clock, start + timedelta(minutes=minutes), bot)
+    nudge = f"Still waiting after 30m: alice asked for dba ({request.id[-8:]}) and has 0 of 1 approvals so far."
+    thread = [m["text"] for m in slack.messages["C0ACCESS"] if m.get("thread_ts") == card["ts"] != m["ts"]]
+    assert thread == [nudge, nudge.replace("30m", "1h")]
+    mm_thread = [p["message"] for p in mm.posts_in(ACCESS_MM.id) if p["root_id"] == post["id"]]
+    assert len(mm_thread) == 2 and mm_thread[0].startswith("Still waiting after 30m")
+    to_bob = [t for t in texts(mm_dm(mm, "bob"), "message") if t.startswith("Still waiting")]
+    assert len(to_bob) == 2
+    assert "Approve" in [a["name"] for a in mm_dm(mm, "bob")[-1]["props"]["attachments"][0]["actions"]]
+
+
+async def test_nudges_stop_once_the_request_is_decided(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    request = await request_dba(client_for)
+    card, _ = await _cards(slack, mm, request.id)
+    start = clock.now()
+    await moment(clock, start + timedelta(minutes=31), bot)
+    await review(client_for, "bob", request.id, RequestState.DENIED, "no")
+    await eventually(lambda: bot.reminders.jobs == 0)
+    await moment(clock, start + timedelta(minutes=61), bot)
+    thread = [m["text"] for m in slack.messages["C0ACCESS"] if m.get("thread_ts") == card["ts"] != m["ts"]]
+    assert [t.split(":")[0] for t in thread] == ["Still waiting after 31m", "bob denied this request"]
+
+
+async def test_extend_in_the_reminder_opens_the_dialog_prefilled_and_requests_the_same_roles(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock,
+        teleport: DevTeleport) -> None:
+    slack, mm = platforms
+    bot = await make_bot(serve=True)
+    # Short access, so that the clock moves only minutes: the new request is timed by the bot's own clock.
+    request = await approved_dba(client_for, slack, mm, lasting=timedelta(minutes=20))
+    assert request.access_expires is not None
+    await moment(clock, request.access_expires - timedelta(minutes=14), bot)
+    (reminder,) = [p for p in mm_dm(mm, "alice") if p["message"].startswith("Your dba access")]
+    url, body = mm.click(reminder["id"], "Extend", user_id=MM_USERS["alice"].id)
+    async with httpx.AsyncClient(base_url=bot.url, timeout=10) as http:
+        assert url == bot.url + "/mattermost/actions"
+        answer = await http.post("/mattermost/actions", json=body)
+        assert (answer.status_code, answer.json()) == (200, {})  # the dialog is the answer
+        dialog = mm.dialogs[-1]["dialog"]
+        elements = {e["name"]: e for e in dialog["elements"]}
+        reason = f"extension of {request.id[-8:]}: INC-7 replica lag"
+        assert (elements["roles"]["default"], elements["reason"]["default"]) == ("dba", reason)
+        submission = mm.dialog_submission(
+            callback_id=dialog["callback_id"], state=dialog["state"], user_id=MM_USERS["alice"].id,
+            channel_id=reminder["channel_id"], team_id=TEAM.id,
+            submission={"roles": ["dba"], "duration": "1h", "reason": reason})
+        assert (await http.post("/mattermost/dialogs", json=submission)).status_code == 200
+    (extension,) = [r for r in teleport.store.requests.values() if r.id != request.id]
+    assert (extension.user, extension.roles, extension.reason) == ("alice", ("dba",), reason)
+    assert extension.state is RequestState.PENDING
+
+
+async def _cards(slack: DevSlack, mm: DevMattermost, request_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    await eventually(lambda: one_card_each(slack, mm, request_id))
+    return one_card_each(slack, mm, request_id)
+
