@@ -33,7 +33,7 @@ from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
-from figures import header, percentile  # bench/figures.py
+from figures import free_port, header, percentile  # bench/figures.py
 
 CREATORS = 50
 TEAM = MMTeam("team".ljust(26, "0"), "ops", "Ops")
@@ -138,7 +138,7 @@ async def main(count: int) -> int:
         write_identity_file(teleport.identity("alice"), workdir / "alice.pem")
         alice = TeleportClient(teleport.addr, IdentitySource(identity_file=str(workdir / "alice.pem")))
         bot = await asyncio.create_subprocess_exec(
-            BIN, "serve", "-c", str(config(workdir, teleport, slack, mm, _free_port())),
+            BIN, "serve", "-c", str(config(workdir, teleport, slack, mm, free_port())),
             stdin=asyncio.subprocess.DEVNULL)
         try:
             warm = await create(alice, 1)
@@ -171,13 +171,6 @@ async def main(count: int) -> int:
     print(f"cards posted twice: {len(doubled)}")
     return 1 if doubled else 0
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

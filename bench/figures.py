@@ -1,10 +1,11 @@
-"""What every benchmark prints the same way: the machine it ran on, and nearest-rank percentiles."""
+"""What every benchmark prints the same way (the machine it ran on, nearest-rank percentiles), and a free port."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
+import socket
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -18,3 +19,10 @@ def header() -> str:
         f"machine: {platform.platform()} ({platform.machine()}), {os.cpu_count() or 0} CPUs, "
         f"Python {platform.python_version()} ({platform.python_implementation()})"
     )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server started in another process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

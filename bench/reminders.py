@@ -40,7 +40,7 @@ from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.store import uuid7
 from chatops_bot.devstack.teleport import DevTeleport
 from commands.model import AccessRequest, RequestState, Review
-from figures import header, percentile  # bench/figures.py
+from figures import free_port, header, percentile  # bench/figures.py
 
 BIN = shutil.which("chatops-bot", path=str(Path(sys.executable).parent)) or "chatops-bot"
 LEADS = {"15m": timedelta(minutes=15), "5m": timedelta(minutes=5)}
@@ -120,7 +120,7 @@ async def main(count: int, watch: float, log: str) -> int:
         lines: list[str] = []
         spawned = time.time()
         bot = await asyncio.create_subprocess_exec(
-            BIN, "serve", "-c", str(config(workdir, teleport, slack, _free_port())),
+            BIN, "serve", "-c", str(config(workdir, teleport, slack, free_port())),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         assert bot.stderr is not None
         reader = asyncio.create_task(read_log(bot.stderr, found, lines))
@@ -186,13 +186,6 @@ async def main(count: int, watch: float, log: str) -> int:
     print(f"reminders sent twice: {twice}")
     return 1 if twice or not on_time else 0
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
