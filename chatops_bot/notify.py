@@ -148,15 +148,14 @@ class Notifier:
         self._seen = {key: value for key, value in self._seen.items() if key in keep}
 
     async def sync(self, request: AccessRequest) -> None:
+        prefetched = self._prefetched.pop(request.id, None)  # good for this run only, used or not
         seen = self._seen.get(request.id)
         if seen and (rank(request) < seen[0] or (rank(request) == seen[0] and seen[1])):
             return  # an older snapshot (a listing racing an event), or nothing new
         data: dict[str, str] = {}
         wait, gone = 0.0, False
         try:
-            data = self._prefetched.pop(request.id, None)
-            if data is None:
-                data = await self.client.get_plugin_data(request.id)
+            data = prefetched if prefetched is not None else await self.client.get_plugin_data(request.id)
             if unsaved := self._unsaved.get(request.id):
                 await self.client.update_plugin_data(request.id, set=unsaved)
                 data.update(unsaved)

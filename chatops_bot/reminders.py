@@ -52,6 +52,7 @@ ENDED_GRACE = timedelta(minutes=10)  # how late "your access has ended" may stil
 RETRY = timedelta(seconds=30)  # a send that failed everywhere is tried again this much later
 SUPERSEDED = timedelta(minutes=1)  # a reminder this close to the next of its kind is left to that one
 LATE = timedelta(seconds=10)  # a job this far past its time is a backlog (after a restart), not on time
+STOP_GRACE = 5.0  # seconds sends under way get to finish at shutdown
 ON_TIME_SLOTS, LATE_SLOTS = 64, 8  # reminders being sent at once
 
 
@@ -70,9 +71,11 @@ def plan(request: AccessRequest, settings: RemindersSettings) -> list[Due]:
     due: list[Due] = []
     ends = request.access_expires
     if request.state is RequestState.APPROVED and ends is not None:
-        span = ends - request.created if request.created else None
+        # Teleport fixes the expiry at creation: a lead that had passed when the request was approved
+        # (its last review) is skipped, the approval DM said it all.
+        approved = max((r.created for r in request.reviews if r.created), default=request.created)
         for lead in settings.before_expiry:
-            if span is None or span > lead:  # access shorter than the lead: the approval DM said it all
+            if approved is None or ends - lead > approved:
                 due.append(Due(ends - lead, f"{REMIND}{int(lead.total_seconds())}"))
         if settings.on_expiry:
             due.append(Due(ends - ENDED_CLAIM_AHEAD, ENDED))
@@ -151,9 +154,12 @@ class Reminders:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        """Stop firing; whatever was not sent is due again for the next process (nothing was claimed)."""
+        """Stop firing, let sends under way finish for a moment, then cancel the rest; a cancelled send
+        gives its claim back, so the next process sends it."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._firing:
+            await asyncio.wait(list(self._firing), timeout=STOP_GRACE)
         for task in list(self._firing):
             task.cancel()
         await asyncio.gather(*self._firing, return_exceptions=True)
@@ -171,13 +177,14 @@ class Reminders:
                            self._end, request_id)
 
     async def idle(self, poll: float = 0.01) -> None:
-        """Returns once nothing is due now and nothing is being sent (for tests and the benchmark)."""
-        while True:
+        """Returns once nothing is due now and nothing is being sent, twice in a row `poll` apart: a job
+        APScheduler has taken is neither in the store nor yet being sent (for tests and benchmarks)."""
+        quiet = 0
+        while quiet < 2:
+            await asyncio.sleep(poll)
             now = datetime.now(UTC)
             due = [job for job in self.scheduler.get_jobs() if job.next_run_time and job.next_run_time <= now]
-            if not due and not self._firing:
-                return
-            await asyncio.sleep(poll)
+            quiet = 0 if due or self._firing else quiet + 1
 
     # --- scheduling -------------------------------------------------------------------------------
 
@@ -240,7 +247,10 @@ class Reminders:
             # While the watcher is synced its events keep the snapshot current (a denial or deletion
             # reaches `put`/`delete`); otherwise ask Teleport, so nothing goes out for a dropped request.
             live = self._synced is not None and self._synced.is_set()
-            request = tracked.request if live else await self.client.get_request(request_id)
+            seen = tracked.request
+            request = seen if live else await self.client.get_request(request_id)
+            if tracked.request is not seen:
+                request = tracked.request  # an event came while Teleport answered: it is newer
         except NotFound:
             self.delete(request_id)
             return
@@ -303,6 +313,9 @@ class Reminders:
             logger.warning("cannot send %s of request %s (%s); trying again", kind, request.id,
                            err.detail or err.message)
             sent = False
+        except asyncio.CancelledError:  # stopping: the next process sends it
+            await asyncio.shield(self._release(tracked, won))
+            raise
         if sent:
             metrics.REMINDERS_SENT.labels(kind=kind).inc()
             logger.info("sent %s reminder", kind, extra={"request_id": request.id, "teleport_user": request.user})
@@ -326,7 +339,6 @@ class Reminders:
     async def _nudge(self, request: AccessRequest, data: dict[str, str]) -> bool:
         text = messages.nudge(request, self.clock.now())
         reviewed = {review.author for review in request.reviews}
-        card = self.notifier.card(request)
         sends = [self.notifier.outbound_for(key).reply_in_thread(ref, text)
                  for key, ref in self.notifier.cards_of(data).items() if "@" not in key]
         for reviewer in dict.fromkeys(request.suggested_reviewers):
@@ -334,7 +346,8 @@ class Reminders:
                 continue
             for platform, chat_id in (await self.notifier.chat_ids.chat_ids(reviewer)).items():
                 if platform in self.notifier.outbounds:
-                    sends.append(self.notifier.outbounds[platform].dm(chat_id, text, card))
+                    # Text only: a card here would keep live buttons that nothing ever redraws.
+                    sends.append(self.notifier.outbounds[platform].dm(chat_id, text))
         return await _any_sent(request.id, "nudge", sends)
 
     async def _end(self, request_id: str) -> None:
@@ -361,6 +374,9 @@ class Reminders:
 
 
 async def _any_sent(request_id: str, what: str, sends: list[Any]) -> bool:
+    """True when at least one send went out, or there was nowhere to send (retrying would not help)."""
+    if not sends:
+        return True
     results = await asyncio.gather(*sends, return_exceptions=True)
     for result in results:
         if isinstance(result, asyncio.CancelledError):

@@ -21,7 +21,7 @@ from typing import Protocol
 from chatops_bot import metrics
 from chatops_bot.notify import Incomplete, Later, Notifier, rank
 from chatops_bot.teleport.client import WatchEvent
-from commands.errors import BackendError
+from commands.errors import BackendError, NotFound
 from commands.model import AccessRequest
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class RequestSource(Protocol):
     def watch_requests(self) -> AsyncIterator[WatchEvent]: ...
 
     async def list_requests(self) -> list[AccessRequest]: ...
+
+    async def get_request(self, request_id: str) -> AccessRequest: ...
 
 
 class Observer(Protocol):
@@ -226,6 +228,8 @@ class Watcher:
                 await self.resync()
             except BackendError as err:
                 logger.warning("periodic resync failed (%s); the next one tries again", err.detail or err.message)
+            except Exception:
+                logger.exception("periodic resync failed; the next one tries again")
 
     async def resync(self) -> None:
         """Hand every request Teleport lists to its lane; close the cards of known ones it no longer lists.
@@ -242,7 +246,8 @@ class Watcher:
             for request in listed:
                 self.lanes.put(request)
             for gone in self.notifier.pending_ids() - ids:
-                self.lanes.delete(gone)
+                if await self._really_gone(gone):
+                    self.lanes.delete(gone)
             self.notifier.retain(ids)
             for observer in self.observers:
                 observer.resynced(listed)
@@ -253,6 +258,17 @@ class Watcher:
         self.resyncs += 1
         self.synced.set()
         logger.info("watching access requests; resynced %d (listed in %.3f s)", len(listed), listing)
+
+    async def _really_gone(self, request_id: str) -> bool:
+        """Whether Teleport no longer has a request a listing lacked (a listing served from a cache that
+        lags may lack one just created): its cards are closed only when it is really gone."""
+        try:
+            await self.client.get_request(request_id)
+        except NotFound:
+            return True
+        except BackendError:
+            return False  # cannot tell now: the next resync looks again
+        return False
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

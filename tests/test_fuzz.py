@@ -59,7 +59,9 @@ from test_watcher import ACCESS_MM, MM_USERS, TEAM, bot_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FUZZ = settings(max_examples=2000, deadline=None, print_blob=True,
+# The same 2,000 payloads every run (derandomize), so that a red run is a regression, not a new draw;
+# a payload that once found a bug is pinned below with @example.
+FUZZ = settings(max_examples=2000, deadline=None, print_blob=True, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SLACK_STATUSES = {200, 400, 401, 404, 413}  # 404: a signed payload no listener takes (bolt's answer)
 MATTERMOST_STATUSES = {200, 400, 401, 403, 413}
@@ -423,6 +425,9 @@ SLACK_CASES = pick(SLASH, SLASH, INTERACTION, INTERACTION,
 @example(case=SlackCase("interaction", {"type": "view_closed", "user": {"id": "U0BOB"}, "view": [[], {}]}, [],
                         Signing("good"), 0))
 @example(case=SlackCase("events", {"type": "event_callback", "event": ["message"]}, [], Signing("good"), 0))
+# ... and bolt's "unhandled request" warning concatenated a number `action_id` into its text.
+@example(case=SlackCase("interaction", {"type": "block_suggestion", "user": {"id": "U0BOB"}, "action_id": 0.0,
+                                        "view": {"callback_id": "access_request_form"}}, [], Signing("good"), 0))
 async def test_slack_events_endpoint_answers_every_payload_without_a_500_or_a_traceback(
         stack: Stack, case: SlackCase) -> None:
     body, content_type = case.body(stack)

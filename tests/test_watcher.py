@@ -507,6 +507,9 @@ async def test_a_request_made_while_a_resync_lists_is_not_taken_for_deleted(
             await asyncio.sleep(0.5)
             return listed
 
+        async def get_request(self, request_id: str) -> AccessRequest:
+            return await bot.client.get_request(request_id)
+
     bot.watcher.client = SlowListing()  # type: ignore[assignment]  # the stream already runs on the real one
     resync = asyncio.create_task(bot.watcher.resync())
     await listing.wait()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -199,6 +199,16 @@ def build(settings: Settings, ctx: Context, *, client: AsyncWebClient | None = N
     )
 
 
+# What bolt's middleware reads from every body. `to_step` (deprecated workflow steps) is looked up, so a
+# bolt without it (and so without the middleware that reads it) does not turn every request into a 400.
+_PAYLOAD_READERS: tuple[Callable[[Any], object], ...] = tuple(
+    read for read in (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
+                      payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
+                      payload_utils.to_message, getattr(payload_utils, "to_step", None))
+    if read is not None
+)
+
+
 def _routable(body: Mapping[str, Any]) -> bool:
     """Whether bolt can route this payload. Bolt reads what Slack always sends (`event` and `view` as
     objects, `actions` as a list of objects with an `action_id`, `view.callback_id`, …) without checking,
@@ -208,11 +218,15 @@ def _routable(body: Mapping[str, Any]) -> bool:
     actions = body.get("actions", [])
     if not isinstance(actions, list) or not all(isinstance(action, Mapping) for action in actions):
         return False
+    view, event = body.get("view") or {}, body.get("event") or {}
+    names = [body.get(key) for key in ("type", "action_id", "callback_id", "block_id")]
+    names += [view.get("callback_id"), event.get("type")]
+    names += [action.get(key) for action in actions for key in ("action_id", "block_id")]
+    if not all(name is None or isinstance(name, str) for name in names):
+        return False  # bolt matches (and words its warnings) on these as strings
     try:
-        for read in (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
-                     payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
-                     payload_utils.to_message, payload_utils.to_step):
-            read(body)  # type: ignore[arg-type]
+        for read in _PAYLOAD_READERS:
+            read(body)
     except (LookupError, TypeError, AttributeError):
         return False
     return not payload_utils.is_block_actions(body) or "action_id" in actions[0]  # type: ignore[arg-type]
