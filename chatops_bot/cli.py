@@ -87,9 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> Settings | None:
+def _load(path: Path, *, registering: bool = False) -> Settings | None:
     try:
-        return load_config(path)
+        return load_config(path, registering=registering)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -235,7 +235,7 @@ def _teleport_role(args: argparse.Namespace) -> int:
 
 
 def _mattermost_register(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = _load(args.config, registering=True)
     if settings is None:
         return EXIT_CONFIG
     if settings.mattermost is None:

@@ -21,6 +21,8 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -29,6 +31,9 @@ from commands.durations import format_duration, parse_duration
 from commands.errors import UsageError
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_duration"]
+
+
+REGISTERING = "registering"
 
 
 class ConfigError(Exception):
@@ -194,9 +199,17 @@ class SlackSettings(_Section):
 class MattermostSettings(_Section):
     url: WebUrl
     bot_token: Secret
-    command_tokens: Annotated[tuple[Secret, ...], Field(min_length=1)]
+    command_tokens: tuple[Secret, ...] = Field(default=(), validate_default=True)
     action_secret: LongSecret
     public_url: WebUrl
+
+    @field_validator("command_tokens")
+    @classmethod
+    def _some_token(cls, tokens: tuple[SecretStr, ...], info: ValidationInfo) -> tuple[SecretStr, ...]:
+        # Empty only for `mattermost-register`, which prints the first token.
+        if not tokens and not (info.context or {}).get(REGISTERING):
+            raise _problem("must not be empty (`chatops-bot mattermost-register` prints the token)")
+        return tokens
 
 
 class UsersSettings(_Section):
@@ -276,13 +289,14 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Settings:
-    """Read, resolve (`${ENV}`, `*_file`) and validate a config file; ConfigError lists every problem."""
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, registering: bool = False) -> Settings:
+    """Read, resolve (`${ENV}`, `*_file`) and validate a config file; ConfigError lists every problem.
+    `registering`: for `mattermost-register`, which may run before there is a command token."""
     found: list[tuple[str, str]] = []
     raw = _anchor_paths(_read_yaml(path), Path(path).resolve().parent)
     data = _resolve(raw, Settings, "", os.environ if env is None else env, found)
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context={REGISTERING: registering})
     except ValidationError as exc:
         settings = None
         # A key whose ${ENV} or *_file could not be resolved was reported with its cause: say nothing more.

@@ -334,7 +334,7 @@ mattermost:
             "slack.signing_secret: must be a string",
             "slack.app_token: must start with xapp-",
             "slack.bot_tokenn: unknown key",
-            "mattermost.command_tokens: must not be empty",
+            "mattermost.command_tokens: must not be empty (`chatops-bot mattermost-register` prints the token)",
             "mattermost.action_secret: must be at least 32 characters",
         ]
 

@@ -139,3 +139,26 @@ async def test_mattermost_register_creates_the_command_and_prints_its_token(
     [command] = mm.commands.values()
     assert command["trigger"] == "access" and command["url"] == url
     assert outputs[0][-1] == outputs[1][-1] == command["token"]
+
+
+async def test_the_first_registration_needs_no_command_token_but_everything_else_does(
+    teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    config = write_config(tmp_path, teleport, slack, mm, free_port())
+    config.write_text("\n".join(line for line in config.read_text().splitlines() if "command_tokens" not in line))
+
+    async def run(*args: str) -> tuple[int | None, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            BIN, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+        return proc.returncode, stdout.decode(), stderr.decode()
+
+    code, out, err = await run("mattermost-register", "-c", str(config), "--team", "ops",
+                               "--url", "https://bot.example.com/mattermost/command")
+    [command] = mm.commands.values()
+    assert (code, out.splitlines()[-1]) == (0, command["token"]), err
+    code, out, err = await run("check-config", "-c", str(config))
+    assert code == 2
+    assert "mattermost.command_tokens: must not be empty (`chatops-bot mattermost-register` prints the token)" in err
