@@ -11,7 +11,7 @@ import uuid
 
 from commands import help, listing, messages, request, review, show
 from commands.context import Context
-from commands.errors import BackendError, CommandError
+from commands.errors import BackendError, CommandError, Unavailable, UsageError
 from commands.grammar import (
     Command,
     HelpCommand,
@@ -66,9 +66,10 @@ def error_reply(err: Exception, invocation: Invocation, *, doing: str = "command
             extra={"platform": invocation.platform, "chat_user": invocation.actor.id},
         )
         # Built around Teleport's own words, which echo what the person typed (a role named `@channel`).
-        return Reply(text=messages.backend_error(err.message), ok=False)
+        outcome = "unavailable" if isinstance(err, Unavailable) else "refused"
+        return Reply(text=messages.backend_error(err.message), ok=False, outcome=outcome)
     if isinstance(err, CommandError):
-        return Reply(text=err.message, ok=False)
+        return Reply(text=err.message, ok=False, outcome="usage" if isinstance(err, UsageError) else "refused")
     correlation_id = uuid.uuid4().hex[:12]
     # The id goes in the message as well as in `extra`: it is what the person reports, and a plain text
     # log format shows no extras.
@@ -83,4 +84,4 @@ def error_reply(err: Exception, invocation: Invocation, *, doing: str = "command
             "chat_user": invocation.actor.id,
         },
     )
-    return Reply(text=messages.apology(correlation_id), ok=False)
+    return Reply(text=messages.apology(correlation_id), ok=False, outcome="error")

@@ -50,9 +50,11 @@ class RequestCard:
 
 @dataclass(frozen=True)
 class Reply:
-    """Text for the person (or the channel), optionally with request cards."""
+    """Text for the person (or the channel), optionally with request cards. `outcome` says how a reply
+    with `ok=False` came about (for metrics and logs): "usage", "refused", "unavailable" or "error"."""
 
     text: str
     ephemeral: bool = True
     cards: tuple[RequestCard, ...] = field(default=())
     ok: bool = True
+    outcome: str = ""

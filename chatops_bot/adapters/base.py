@@ -16,8 +16,6 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from chatops_bot import metrics
-from chatops_bot.teleport.errors import NO_ANSWER, UNREACHABLE
-from commands import messages
 from commands.context import Context
 from commands.dispatch import error_reply, run
 from commands.errors import CommandError
@@ -27,9 +25,6 @@ from commands.ports import Directory
 from commands.reply import Invocation, Reply
 
 logger = logging.getLogger(__name__)
-
-_UNAVAILABLE = frozenset(messages.backend_error(text) for text in (UNREACHABLE, NO_ANSWER))
-_APOLOGY_HEAD, _, _APOLOGY_TAIL = messages.apology("\0").partition("\0")
 
 
 class StartFailed(Exception):
@@ -64,10 +59,10 @@ async def run_command(invocation: Invocation, ctx: Context, command: Command | N
     try:
         command = command or parse(invocation.text)
     except CommandError as err:
-        reply, outcome = error_reply(err, invocation), "usage"
+        reply = error_reply(err, invocation)
     else:
         reply = await run(command, invocation, replace(ctx, directory=directory))
-        outcome = _outcome(reply)
+    outcome = "ok" if reply.ok else reply.outcome or "refused"
     seconds = time.perf_counter() - started
     subcommand = _subcommand(invocation.text)
     metrics.COMMANDS.labels(invocation.platform, subcommand, outcome).inc()
@@ -87,18 +82,6 @@ class _Noting:
     async def teleport_user(self, chat_user: ChatUser) -> str:
         self.user = await self.inner.teleport_user(chat_user)
         return self.user
-
-
-def _outcome(reply: Reply) -> str:
-    """How a parsed command went, read off its reply (`commands` turns every error into one): Teleport
-    unreachable and a bug's apology have their own words; any other "no" is a refusal."""
-    if reply.ok:
-        return "ok"
-    if reply.text in _UNAVAILABLE:
-        return "unavailable"
-    if reply.text.startswith(_APOLOGY_HEAD) and reply.text.endswith(_APOLOGY_TAIL):
-        return "error"
-    return "refused"
 
 
 def _subcommand(text: str) -> str:
