@@ -127,16 +127,25 @@ class Notifier:
         self._recipients: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._prefetched: dict[str, dict[str, str]] = {}  # see `prefetch`
 
-    async def prefetch(self, request_ids: Iterable[str]) -> None:
+    async def prefetch(self, requests: Iterable[AccessRequest]) -> None:
         """Every request's plugin data in one call, for the `sync` of each request a resync is about to
         hand over (instead of a call per request). Possibly stale by the time it is used, which is safe:
-        every write is a compare-and-swap that fails on stale data, and the retry reads it afresh."""
+        every write is a compare-and-swap that fails on stale data, and the retry reads it afresh. Not
+        read at all when `sync` has nothing to do for any of them (a periodic resync, usually)."""
+        request_ids = [request.id for request in requests if not self._up_to_date(request)]
+        if not request_ids:
+            return
         try:
             everything = await self.client.get_all_plugin_data()
         except BackendError as err:
             logger.info("cannot read all plugin data at once (%s); one request at a time", err.message)
             return
         self._prefetched = {request_id: everything.get(request_id, {}) for request_id in request_ids}
+
+    def _up_to_date(self, request: AccessRequest) -> bool:
+        """Whether this snapshot is older than what was handled (a listing racing an event), or nothing new."""
+        seen = self._seen.get(request.id)
+        return bool(seen) and (rank(request) < seen[0] or (rank(request) == seen[0] and seen[1]))
 
     def pending_ids(self) -> set[str]:
         """Pending requests with cards this process knows of: the ones to close if a listing lacks them."""
@@ -149,9 +158,8 @@ class Notifier:
 
     async def sync(self, request: AccessRequest) -> None:
         prefetched = self._prefetched.pop(request.id, None)  # good for this run only, used or not
-        seen = self._seen.get(request.id)
-        if seen and (rank(request) < seen[0] or (rank(request) == seen[0] and seen[1])):
-            return  # an older snapshot (a listing racing an event), or nothing new
+        if self._up_to_date(request):
+            return
         data: dict[str, str] = {}
         wait, gone = 0.0, False
         try:

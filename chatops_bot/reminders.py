@@ -126,6 +126,9 @@ class Reminders:
         approved request when its access ends, and deleting one early does not end the access it gave."""
         self._tracked.pop(request_id, None)
         self._unschedule(request_id)
+        lock = self._locks.get(request_id)
+        if lock is not None and not lock.locked():
+            del self._locks[request_id]  # a run under way removes it when it ends
 
     def resynced(self, requests: list[AccessRequest]) -> None:
         started = time.perf_counter()
@@ -192,11 +195,11 @@ class Reminders:
         """The request's job at its next unhandled due time, or no job when nothing is left."""
         tracked = self._tracked.get(request_id)
         left = [d for d in plan(tracked.request, self.settings) if d.key not in tracked.handled] if tracked else []
-        if not left:
+        if tracked is None or not left:
             self._unschedule(request_id)
             return
         at = min(left).at
-        if tracked and tracked.retry_at and tracked.retry_at > at:
+        if tracked.retry_at and tracked.retry_at > at:
             at = tracked.retry_at  # what is due failed a moment ago: not again at once
         self._schedule(request_id, at, self._fire, request_id)
 

@@ -242,7 +242,7 @@ class Watcher:
             listed = await self.client.list_requests()
             listing = time.perf_counter() - started
             ids = {request.id for request in listed}
-            await self.notifier.prefetch(ids)
+            await self.notifier.prefetch(listed)
             for request in listed:
                 self.lanes.put(request)
             for gone in self.notifier.pending_ids() - ids:
