@@ -11,7 +11,8 @@ from pathlib import Path
 
 from chatops_bot import logs
 from chatops_bot.config import ConfigError, Settings, load_config
-from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.preflight import ClusterReport
+from chatops_bot.teleport.client import CLIENT_VERSION, TeleportClient
 from chatops_bot.teleport.identity import Identity, IdentityError
 from chatops_bot.teleport_role import REVIEW_MODES
 from commands.errors import AccessDenied, BackendError, Unavailable
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="default: review.mode from the config given with -c, else on_behalf")
     role.add_argument("-c", "--config", type=Path,
                       help="read review.mode, review.web_only_roles and the identity path from this config")
+    role.add_argument("--connect", action="store_true",
+                      help="with -c: ask the cluster (version, edition) and refuse a mode it cannot accept")
     role.set_defaults(run=_teleport_role)
 
     register = sub.add_parser("mattermost-register", help="create or update /access on a Mattermost team")
@@ -78,11 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     devstack = sub.add_parser("devstack", help="local stand-ins for the outside systems")
     stands = devstack.add_subparsers(required=True, metavar="SYSTEM")
     teleport = stands.add_parser("teleport", help="a Teleport Auth gRPC stand-in over mutual TLS")
-    teleport.add_argument("--seed", type=Path, help="users and roles in Teleport's YAML (default: the demo seed)")
+    teleport.add_argument("--seed", type=Path, help="users and roles in Teleport's YAML (default: the demo seed, "
+                          "without review rules for --edition community)")
     teleport.add_argument("--listen", default="127.0.0.1:3025")
     teleport.add_argument("--identity-out", type=Path, required=True, metavar="DIR",
                           help="write DIR/<user>.pem for every seed user")
     teleport.add_argument("--cluster-name", default="devstack.example.com")
+    teleport.add_argument("--edition", choices=("enterprise", "community"), default="enterprise",
+                          help="community: roles with review rules or thresholds are refused, as Teleport does")
+    teleport.add_argument("--version", dest="server_version", default=None, metavar="X.Y.Z",
+                          help="the Teleport version to play (default: the newest the bot speaks)")
     teleport.set_defaults(run=_devstack_teleport)
     return parser
 
@@ -114,24 +122,40 @@ async def _connect(settings: Settings) -> int:
     if identity is None:
         return EXIT_FAILED
     try:
-        info = await client.ping()
-        for what, probe in (("list access requests", client.list_requests), ("list users", client.get_users)):
-            try:
-                await probe()
-            except AccessDenied as err:
-                print(f"teleport: connected to {info.name!r} as {identity.username}, but Teleport refused to "
-                      f"{what} (permission): {err.detail}", file=sys.stderr)
-                return EXIT_FAILED
-    except Unavailable as err:
-        print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
-        return EXIT_FAILED
-    except BackendError as err:
-        print(f"teleport: {err.message}", file=sys.stderr)
-        return EXIT_FAILED
+        report = await _inspect(settings, client)
     finally:
         await client.close()
+    if report is None:
+        return EXIT_FAILED
+    info = report.info
     print(f"Connected to Teleport cluster {info.name!r} (version {info.server_version}) as {identity.username}.")
-    return EXIT_OK
+    print(report.summary())
+    for finding in report.findings:
+        print(("error: " if finding.fatal else "warning: ") + finding.text,
+              file=sys.stderr if finding.fatal else sys.stdout)
+    return EXIT_CONFIG if report.fatal else EXIT_OK
+
+
+async def _inspect(settings: Settings, client: TeleportClient) -> ClusterReport | None:
+    """What the cluster is and whether the configured review mode works there; None after saying (on
+    stderr, naming the key) why Teleport could not be asked."""
+    from chatops_bot import preflight
+
+    try:
+        return await preflight.inspect(client, mode=settings.review.mode,
+                                       has_rules=bool(getattr(settings.review, "rules", None)))
+    except Unavailable as err:
+        print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
+    except AccessDenied as err:
+        if "client version is unsupported" in err.detail:
+            print(f"teleport.addr: the Teleport server refused the bot's client version {CLIENT_VERSION}: it is "
+                  f"more than one major version newer than the bot supports (Teleport {preflight.OLDEST_MAJOR}"
+                  f" to {preflight.NEWEST_MAJOR})", file=sys.stderr)
+        else:
+            print(f"teleport: Teleport refused to tell the bot who it is: {err.detail}", file=sys.stderr)
+    except BackendError as err:
+        print(f"teleport: {err.message} ({err.detail})", file=sys.stderr)
+    return None
 
 
 def _usable_identity(settings: Settings, client: TeleportClient) -> Identity | None:
@@ -187,12 +211,17 @@ async def _serve_until_stopped(settings: Settings) -> int:
     if _usable_identity(settings, client) is None:
         return EXIT_FAILED
     try:
-        try:
-            info = await client.ping()
-        except Unavailable as err:
-            print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
+        report = await _inspect(settings, client)
+        if report is None:
             return EXIT_FAILED
-        logging.getLogger(__name__).info("connected to Teleport cluster %s (%s)", info.name, info.server_version)
+        for finding in report.findings:
+            if finding.fatal:
+                print(finding.text, file=sys.stderr)
+            else:
+                logging.getLogger(__name__).warning("%s", finding.text)
+        if report.fatal:
+            return EXIT_CONFIG
+        logging.getLogger(__name__).info("%s", report.summary())
         try:
             adapters = runtime.services(settings, client)
             await serve(adapters, host=settings.server.host, port=settings.server.port)
@@ -230,8 +259,38 @@ def _teleport_role(args: argparse.Namespace) -> int:
     settings = _load(args.config) if args.config is not None else None
     if args.config is not None and settings is None:
         return EXIT_CONFIG
+    if args.connect:
+        if settings is None:
+            print("--connect: needs -c CONFIG (where the cluster is, and the identity to ask it with)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        verdict = asyncio.run(_cluster_accepts(settings, args.review_mode or settings.review.mode))
+        if verdict != EXIT_OK:
+            return verdict
     print(render(args.review_mode, settings), end="")
     return EXIT_OK
+
+
+async def _cluster_accepts(settings: Settings, mode: str) -> int:
+    """EXIT_OK when the cluster in front of the bot can work in `mode`; else why, on stderr."""
+    from chatops_bot import preflight
+    from chatops_bot.wiring import teleport_client
+
+    client = teleport_client(settings)
+    if _usable_identity(settings, client) is None:
+        return EXIT_FAILED
+    try:
+        report = await _inspect(settings, client)
+    finally:
+        await client.close()
+    if report is None:
+        return EXIT_FAILED
+    # The role about to be printed is not created yet: judge the mode, not the grants it will add.
+    fatal = [f for f in preflight.judge(report.info, None, mode=mode,
+                                        has_rules=bool(getattr(settings.review, "rules", None))) if f.fatal]
+    for finding in fatal:
+        print(f"error: {finding.text}", file=sys.stderr)
+    return EXIT_CONFIG if fatal else EXIT_OK
 
 
 def _mattermost_register(args: argparse.Namespace) -> int:
@@ -302,16 +361,23 @@ def _demo(args: argparse.Namespace) -> int:
 def _devstack_teleport(args: argparse.Namespace) -> int:
     from chatops_bot.demo import demo_seed_text
     from chatops_bot.devstack.seed import SeedError, load_seed
-    from chatops_bot.devstack.teleport import ListenError, serve_forever
+    from chatops_bot.devstack.teleport import SERVER_VERSION, ListenError, serve_forever
 
     try:
-        seed = load_seed(args.seed.read_text() if args.seed else demo_seed_text())
+        seed = load_seed(args.seed.read_text() if args.seed else demo_seed_text(args.edition))
     except (OSError, SeedError) as err:
         print(f"--seed: {err}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         asyncio.run(serve_forever(seed, listen=args.listen, identity_out=args.identity_out,
-                                  cluster_name=args.cluster_name))
+                                  cluster_name=args.cluster_name, edition=args.edition,
+                                  version=args.server_version or SERVER_VERSION))
+    except SeedError as err:
+        print(f"--seed: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as err:
+        print(f"--version: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     except ListenError as err:
         print(f"--listen {args.listen}: {err}", file=sys.stderr)
         return EXIT_FAILED

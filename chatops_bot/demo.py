@@ -37,8 +37,10 @@ SCRIPT = (
 EXIT_UNEXPECTED = 1
 
 
-def demo_seed_text() -> str:
-    return resources.files("chatops_bot.devstack").joinpath("demo_seed.yaml").read_text()
+def demo_seed_text(edition: str = "enterprise") -> str:
+    """The demo cluster; on Community Edition without review rules in roles (`community_seed.yaml`)."""
+    name = "community_seed.yaml" if edition == "community" else "demo_seed.yaml"
+    return resources.files("chatops_bot.devstack").joinpath(name).read_text()
 
 
 async def start_demo(workdir: Path) -> tuple[DevTeleport, TeleportClient, Context]:

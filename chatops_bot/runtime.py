@@ -85,8 +85,10 @@ class WatcherService:
             self._task = None
 
     async def why_not_ready(self) -> str | None:
+        if self.watcher.problem:
+            return self.watcher.problem
         if self.watcher.synced.is_set():
-            return None
+            return self.watcher.lanes.problem
         if self.watcher.resyncs:
             return "the access request stream was lost; watching again"
         return "not synced with Teleport yet (no access request listing since start)"
@@ -121,7 +123,10 @@ def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
     adapters = chat_adapters(settings, command_context(settings, client, people, mirror))
     told = notifier(settings, client, outbounds(adapters), people)
     reminders = Reminders(told, settings.reminders, SystemClock())
-    watcher = Watcher(client, told, observers=[mirror, reminders])
+    follower = people if people.watches_users else None  # user events matter only to link by trait
+    watcher = Watcher(client, told, observers=[mirror, reminders], users=follower)
     mirror.follow(watcher.synced)
+    if follower is not None:
+        follower.follow(watcher.synced)
     reminders.follow(watcher.synced)
     return [TeleportService(client), *adapters, WatcherService(watcher, reminders)]

@@ -46,7 +46,7 @@ def grants(mode: str) -> list[Grant]:
     else:
         found.append(Grant("access_plugin_data", ("update",), "UpdatePluginData: which cards went where"))
     found += [
-        Grant("user", ("list", "read"), "GetUsers, GetUser: linking chat users; GetAccessCapabilities"),
+        Grant("user", ("list", "read"), "ListUsers, GetUser, user events: chat links"),
         Grant("role", ("list", "read"), "GetRole: the reviewer check; GetAccessCapabilities"),
     ]
     return found
@@ -65,9 +65,16 @@ _REVIEW: dict[str, tuple[str, str]] = {
     "on_behalf": (
         "submit_for_users",
         "SubmitAccessReview with the chat reviewer as Author (Teleport >= 18.11);\n"
-        "Teleport checks that person's own review rights and counts thresholds per person",
+        "Teleport checks that person's own review rights and counts thresholds per person.\n"
+        "Before 18.11 `tctl create` silently drops this key: check-config --connect tells.",
     ),
     "as_bot": ("roles", "SubmitAccessReview by the bot itself: one review per request"),
+}
+# Where each mode works (chatops_bot.preflight decides it against a live cluster).
+REQUIRES = {
+    "on_behalf": "Teleport 18.11 or newer, Enterprise (or Cloud with Access Requests)",
+    "as_bot": "Teleport 16 to 18, Enterprise (review rules in roles)",
+    "resolve": "Teleport 16 to 18, any edition; on Community Edition with review.rules in the bot's config",
 }
 
 
@@ -115,7 +122,8 @@ def _comment(lines: Sequence[str]) -> str:
 
 
 def _header(mode: str, web_only: Sequence[str]) -> str:
-    lines = [f"Teleport role and user for chatops-bot with review.mode: {mode}. What each grant is for:"]
+    lines = [f"Teleport role and user for chatops-bot with review.mode: {mode}.",
+             f"This mode works on {REQUIRES[mode]}.", "What each grant is for:"]
     lines += [f"  {g.resource + ': ' + ', '.join(g.verbs):<34}{g.why}" for g in grants(mode)]
     if mode in _REVIEW:
         key, why = _REVIEW[mode]

@@ -1,11 +1,13 @@
-"""One WatchEvents stream of access requests, reopened for ever, with a full resync after every (re)connect.
+"""One WatchEvents stream of access requests (and users), reopened for ever, with a full resync after every
+(re)connect.
 
 Events go to `Lanes`: one lane per request, so the jobs of one request run in order while different
 requests run side by side (up to `concurrency` at once). A lane keeps only the newest state of its
 request waiting, retries a job that failed with capped, jittered backoff, and drops it after `attempts`
 tries (the next event or resync brings it back). After every INIT the watcher lists every request and
 hands each to its lane, and closes the cards of pending requests this process knew of that Teleport no
-longer lists (deleted, or expired, while the stream was down).
+longer lists (deleted, or expired, while the stream was down). With a `UserFollower` (the directory that
+links chat users by trait), the same stream carries `user` events and every resync lists users too.
 """
 
 from __future__ import annotations
@@ -21,10 +23,24 @@ from typing import Protocol
 from chatops_bot import metrics
 from chatops_bot.notify import Incomplete, Later, Notifier, rank
 from chatops_bot.teleport.client import WatchEvent
-from commands.errors import BackendError, NotFound
-from commands.model import AccessRequest
+from commands.errors import AccessDenied, BackendError, NotFound, NotImplementedByServer
+from commands.model import AccessRequest, User
 
 logger = logging.getLogger(__name__)
+
+# Errors that waiting does not cure: a missing grant, a refused identity, an RPC the server does not serve.
+# They are logged once, shown by /readyz, and tried again only at this pace (the operator may fix them).
+PERMANENT = (AccessDenied, NotImplementedByServer)
+PERMANENT_RETRY = 60.0
+
+
+def permanent_problem(err: BackendError) -> str:
+    """What /readyz says about a permanent error: what is wrong and where to look, no server internals."""
+    if isinstance(err, NotImplementedByServer):
+        return ("Teleport does not serve a call the bot needs (is it older than 16?); "
+                "run `chatops-bot check-config --connect` and see the log")
+    return ("Teleport refuses the bot (a missing grant in its role, or a refused identity); "
+            "run `chatops-bot check-config --connect` and see the log")
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,11 @@ class Backoff:
 class RequestSource(Protocol):
     """The slice of `TeleportClient` the watcher uses."""
 
-    def watch_requests(self) -> AsyncIterator[WatchEvent]: ...
+    def watch_requests(self, *, users: bool = False) -> AsyncIterator[WatchEvent]: ...
 
     async def list_requests(self) -> list[AccessRequest]: ...
+
+    async def list_users(self) -> list[User]: ...
 
     async def get_request(self, request_id: str) -> AccessRequest: ...
 
@@ -64,6 +82,16 @@ class Observer(Protocol):
         ...
 
 
+class UserFollower(Protocol):
+    """What follows Teleport's users through the watcher (the directory's trait index)."""
+
+    def users_resynced(self, users: list[User]) -> None: ...
+
+    def user_put(self, user: User) -> None: ...
+
+    def user_deleted(self, name: str) -> None: ...
+
+
 class _Deleted:
     """The job for a request Teleport deleted."""
 
@@ -78,6 +106,8 @@ class Lanes:
         self.retry = retry
         self.attempts = attempts
         self._slots = asyncio.Semaphore(concurrency)
+        self.problem: str | None = None  # a permanent refusal of the last job that failed with one
+        self._reported: set[str] = set()
         self._queued: dict[str, AccessRequest | _Deleted] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._lanes: dict[str, asyncio.Task[None]] = {}
@@ -114,9 +144,20 @@ class Lanes:
                         else:
                             await self.notifier.sync(job)
                     failures = 0
+                    self.problem = None
                     continue
                 except Later as later:
                     delay = later.delay
+                except PERMANENT as err:
+                    # Retrying cannot help; the periodic resync brings the request back after a fix.
+                    self.problem = permanent_problem(err)
+                    if err.detail not in self._reported:
+                        self._reported.add(err.detail)
+                        logger.error("notifying about request %s: Teleport refused (%s); not retried until the "
+                                     "next resync. Fix the bot's role: `chatops-bot check-config --connect` "
+                                     "names what is missing", request_id, err.detail)
+                    failures = 0
+                    continue
                 except Exception as err:
                     failures += 1
                     if failures >= self.attempts:
@@ -162,30 +203,35 @@ class Lanes:
 class Watcher:
     def __init__(self, client: RequestSource, notifier: Notifier, *, backoff: Backoff = Backoff(),
                  lanes: Lanes | None = None, observers: Sequence[Observer] = (),
-                 resync_every: float = 300.0) -> None:
+                 users: UserFollower | None = None, resync_every: float = 300.0) -> None:
         """`resync_every`: seconds between resyncs while the stream is up, which retry what the lanes gave
         up on (a platform that refused for minutes) and catch anything an event did not bring."""
         self.client = client
         self.resync_every = resync_every
         self.observers = list(observers)
+        self.users = users
         self.notifier = notifier
         self.backoff = backoff
         self.lanes = lanes or Lanes(notifier)
         self.resyncs = 0  # completed (re)connects, each with its resync
         self.synced = asyncio.Event()  # set after a resync, cleared when the stream drops
+        self.problem: str | None = None  # why the stream or its resync is permanently refused, if it is
         self._held: list[WatchEvent] | None = None  # events that came during a resync's listing
 
     async def run(self) -> None:
         """Watch until cancelled; every failure is logged and followed by another try, never an exit."""
         attempt = 0
         periodic: asyncio.Task[None] | None = None
+        reported: str | None = None
         try:
             while True:
+                permanent = False
                 try:
-                    async for event in self.client.watch_requests():
+                    async for event in self.client.watch_requests(users=self.users is not None):
                         if event.kind == "init":
-                            await self.resync()
+                            await self.resync(users=True)
                             attempt = 0
+                            self.problem = reported = None
                             periodic = periodic or asyncio.create_task(self._resync_periodically(),
                                                                        name="periodic resync")
                         elif self._held is not None:
@@ -193,6 +239,10 @@ class Watcher:
                         else:
                             self._apply(event)
                     reason = "Teleport ended the stream"
+                except PERMANENT as err:
+                    reason = err.detail or err.message
+                    permanent = True
+                    self.problem = permanent_problem(err)
                 except BackendError as err:
                     reason = err.detail or err.message
                 except Exception as err:
@@ -202,9 +252,17 @@ class Watcher:
                 metrics.WATCHER_RECONNECTS.inc()
                 await _cancel(periodic)
                 periodic = None
-                delay = self.backoff.delay(attempt)
-                attempt += 1
-                logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
+                if permanent:
+                    delay = PERMANENT_RETRY
+                    if reason != reported:  # once, with what to do; the same refusal again is quiet
+                        reported = reason
+                        logger.error("Teleport refuses the access request watch (%s): the bot posts no cards until "
+                                     "this is fixed. `chatops-bot check-config --connect` names what is missing; "
+                                     "trying again every %.0f s", reason, delay)
+                else:
+                    delay = self.backoff.delay(attempt)
+                    attempt += 1
+                    logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
                 await asyncio.sleep(delay)
         finally:
             self.synced.clear()  # stopped: nothing keeps what the watcher knows up to date any more
@@ -212,6 +270,12 @@ class Watcher:
             await self.lanes.close()
 
     def _apply(self, event: WatchEvent) -> None:
+        if event.user_name:
+            if self.users is not None and event.user is not None:
+                self.users.user_put(event.user)
+            elif self.users is not None:
+                self.users.user_deleted(event.user_name)
+            return
         if event.kind == "put" and event.request is not None:
             self.lanes.put(event.request)
             for observer in self.observers:
@@ -231,14 +295,17 @@ class Watcher:
             except Exception:
                 logger.exception("periodic resync failed; the next one tries again")
 
-    async def resync(self) -> None:
+    async def resync(self, *, users: bool = False) -> None:
         """Hand every request Teleport lists to its lane; close the cards of known ones it no longer lists.
+        With `users` (after a (re)connect; user events keep them current in between), list users too.
 
         Events that arrive while the listing is under way are held and applied after it: they are newer
         than the listing, and a request created meanwhile must not look deleted for missing from it."""
         self._held = []
         started = time.perf_counter()
         try:
+            if users and self.users is not None:
+                self.users.users_resynced(await self.client.list_users())
             listed = await self.client.list_requests()
             listing = time.perf_counter() - started
             ids = {request.id for request in listed}

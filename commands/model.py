@@ -44,6 +44,8 @@ class Review:
     threshold_indexes: tuple[int, ...] = ()
     # The identity (our bot) that submitted on the author's behalf; empty when the author submitted it.
     submitted_by: str = ""
+    # Sent as true when the bot submits for `author` (Teleport >= 18.11 refuses such a review without it).
+    on_behalf: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class ClusterInfo:
     name: str
     server_version: str
     proxy_public_addr: str = ""
+    # Ping's ServerFeatures.AdvancedAccessWorkflows: false on Community Edition, where no role may hold
+    # review_requests or request thresholds.
+    advanced_access_workflows: bool = False
 
 
 @dataclass(frozen=True)

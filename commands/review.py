@@ -54,7 +54,7 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
             raise PermissionRefused(messages.as_bot_needs_one(request, needed, command.approve))
         review = Review(author="", proposed_state=state, reason=messages.as_bot_reason(command.reason, name))
     else:
-        review = Review(author=name, proposed_state=state, reason=command.reason)
+        review = Review(author=name, proposed_state=state, reason=command.reason, on_behalf=True)
     updated = await ctx.backend.submit_review(request.id, review)
     return Reply(text=messages.reviewed(request.id, command.approve, updated.state))
 

@@ -117,8 +117,8 @@ def test_connect_names_a_missing_permission(devstack: tuple[str, Path], tmp_path
     addr, identities = devstack
     config = write_config(tmp_path / "dev.yaml", addr, identities / "alice.pem")
     result = run("check-config", "--connect", "-c", str(config))
-    assert result.returncode == 1
-    assert "as alice, but Teleport refused to list users (permission)" in result.stderr
+    assert result.returncode == 2
+    assert "error: teleport: the bot's roles lack `user: list, read`" in result.stderr
 
 
 def test_connect_names_a_malformed_identity_file(devstack: tuple[str, Path], tmp_path: Path) -> None:

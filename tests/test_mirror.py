@@ -33,7 +33,7 @@ from chatops_bot.teleport.client import TeleportClient, WatchEvent
 from chatops_bot.watcher import Backoff, Watcher
 from chatops_bot.wiring import teleport_client
 from commands import messages
-from commands.model import AccessRequest, RequestState, Review
+from commands.model import AccessRequest, RequestState, Review, User
 
 CHANNEL = "C0ACCESS"
 USERS = {"alice": "U0ALICE", "bob": "U0BOB"}
@@ -58,8 +58,11 @@ class Held:
     async def list_requests(self) -> list[AccessRequest]:
         return await self.client.list_requests()
 
-    async def watch_requests(self) -> AsyncIterator[WatchEvent]:
-        async with contextlib.aclosing(self.client.watch_requests()) as events:
+    async def list_users(self) -> list[User]:
+        return await self.client.list_users()
+
+    async def watch_requests(self, *, users: bool = False) -> AsyncIterator[WatchEvent]:
+        async with contextlib.aclosing(self.client.watch_requests(users=users)) as events:
             async for event in events:
                 while self.passes == 0:
                     self.changed.clear()

@@ -13,7 +13,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -353,14 +353,33 @@ async def test_readyz_names_teleport_while_it_is_down_and_is_ready_again_once_it
     await served.eventually(lambda: served.status("/readyz", 200))
 
 
-async def test_readyz_names_the_watcher_until_it_has_synced(stack: Stack, serve: Callable[..., Any]) -> None:
-    # carol may not watch access requests: Teleport answers, but the watcher never gets its first listing.
-    served = await serve(identity="carol")
-    answer = await served.status("/readyz", 503)
+async def test_readyz_names_a_refused_watch_and_the_log_says_it_once(
+        stack: Stack, serve: Callable[..., Any]) -> None:
+    served = await serve()
+    await served.eventually(lambda: served.status("/readyz", 200))
+    # Someone takes access_request rules from the bot's role while it runs; waiting will not cure that.
+    role = stack.teleport.store.seed.roles["chatops-bot"]
+    kept = tuple(rule for rule in role.allow.rules if "access_request" not in rule.resources)
+    stack.teleport.store.seed.roles["chatops-bot"] = replace(role, allow=replace(role.allow, rules=kept))
+    await stack.teleport.stop()
+    await stack.teleport.start()
+
+    answer = await served.eventually(lambda: watcher_refused(served))
     assert answer.json()["checks"] == {
         "teleport": "ok", "slack": "ok", "mattermost": "ok",
-        "watcher": "not synced with Teleport yet (no access request listing since start)",
+        "watcher": "Teleport refuses the bot (a missing grant in its role, or a refused identity); "
+                   "run `chatops-bot check-config --connect` and see the log",
     }
+    assert "PERMISSION_DENIED" not in answer.text
+    await asyncio.sleep(0.5)  # time for a retry, were it not held back
+    refusals = [line for line in served.lines if "Teleport refuses the access request watch" in line]
+    assert len(refusals) == 1 and "check-config --connect" in refusals[0]
+
+
+async def watcher_refused(served: Any) -> Any:
+    answer = await served.status("/readyz", 503)
+    assert answer.json()["checks"]["watcher"].startswith("Teleport refuses the bot")
+    return answer
 
 
 # --- /metrics ---------------------------------------------------------------------------------------------

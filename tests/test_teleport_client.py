@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from chatops_bot.devstack.teleport import SERVER_VERSION, AuthService, DevTelepo
 from chatops_bot.teleport import client as client_module
 from chatops_bot.teleport import convert
 from chatops_bot.teleport.client import (
-    DEFAULT_CLIENT_VERSION,
+    CLIENT_VERSION,
     PAGE_SIZE,
     SERVER_NAME,
     IdentitySource,
@@ -41,10 +42,9 @@ from commands.errors import (
     BadParameter,
     CompareFailed,
     NotFound,
-    NotImplementedByServer,
     Unavailable,
 )
-from commands.model import AccessRequest, RequestState, Review, Threshold
+from commands.model import AccessRequest, RequestState, Review, Threshold, User
 
 ClientFactory = Callable[..., TeleportClient]
 EVENT_WAIT = 5.0
@@ -177,7 +177,8 @@ async def pending_for_alice(client: TeleportClient, reason: str = "INC-4411 repl
 
 
 def approve(author: str = "", reason: str = "go ahead") -> Review:
-    return Review(author=author, proposed_state=RequestState.APPROVED, reason=reason)
+    """A review by `author` (the caller when empty), flagged as submitted on their behalf when named."""
+    return Review(author=author, proposed_state=RequestState.APPROVED, reason=reason, on_behalf=bool(author))
 
 
 def close_to(actual: timedelta | None, expected: timedelta, slack: timedelta = timedelta(seconds=30)) -> bool:
@@ -201,39 +202,71 @@ async def test_ping_names_the_cluster_and_its_version(bot: TeleportClient) -> No
 
 
 class VersionRecordingAuth(AuthService):
-    """The devstack service, noting the `version` header of every Ping and GetUser."""
+    """The devstack service, noting the `version` header of every Ping."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.versions: list[str] = []
 
-    def _note(self, context: grpc.aio.ServicerContext) -> None:
-        self.versions.append(dict(context.invocation_metadata() or ()).get("version", ""))
-
     async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        self._note(context)
+        self.versions.append(dict(context.invocation_metadata() or ()).get("version", ""))
         return await super().Ping(request, context)
 
-    async def GetUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        self._note(context)
-        return await super().GetUser(request, context)
 
-
-async def test_after_ping_the_client_sends_the_servers_version(cluster_ca: ClusterCA, tmp_path: Path) -> None:
-    server = DevTeleport(load_seed(demo_seed_text()), ca=cluster_ca)
-    service = VersionRecordingAuth(server.store, server.cluster_name)
+async def test_every_call_names_the_teleport_version_the_bot_speaks(cluster_ca: ClusterCA, tmp_path: Path) -> None:
+    server = DevTeleport(load_seed(demo_seed_text()), ca=cluster_ca, version="17.4.2")
+    service = VersionRecordingAuth(server.store, server.cluster_name, version="17.4.2")
     server.service = service
     await server.start("127.0.0.1:0")
     cluster = Cluster(server, tmp_path)
     try:
         bot = cluster.client("chatops-bot")
-        await bot.get_user("alice")
         await bot.ping()
         await bot.get_user("alice")
+        await bot.ping()
     finally:
         await cluster.close()
 
-    assert service.versions == [DEFAULT_CLIENT_VERSION, DEFAULT_CLIENT_VERSION, SERVER_VERSION]
+    # Never the server's own version: that would pretend to speak a wire the bot does not know.
+    assert service.versions == [CLIENT_VERSION, CLIENT_VERSION]
+
+
+async def test_a_server_two_majors_newer_refuses_the_bot(cluster_ca: ClusterCA, tmp_path: Path) -> None:
+    server = DevTeleport(load_seed(demo_seed_text()), ca=cluster_ca, version="20.1.0")
+    await server.start("127.0.0.1:0")
+    cluster = Cluster(server, tmp_path)
+    try:
+        with pytest.raises(AccessDenied) as caught:
+            await cluster.client("chatops-bot").ping()
+    finally:
+        await cluster.close()
+
+    assert "client version is unsupported" in caught.value.detail
+
+
+async def test_a_server_one_major_newer_still_serves_the_bot(cluster_ca: ClusterCA, tmp_path: Path) -> None:
+    server = DevTeleport(load_seed(demo_seed_text()), ca=cluster_ca, version="19.0.1")
+    await server.start("127.0.0.1:0")
+    cluster = Cluster(server, tmp_path)
+    try:
+        info = await cluster.client("chatops-bot").ping()
+    finally:
+        await cluster.close()
+
+    assert info.server_version == "19.0.1"
+
+
+@pytest.mark.parametrize("method", ["GetUser", "GetUsers", "GetCurrentUser"])
+async def test_the_legacy_user_rpcs_are_not_served(teleport: DevTeleport, bot: TeleportClient, method: str) -> None:
+    """What Teleport 16+ answers for the user RPCs its authservice.proto still declares."""
+    channel, _ = raw_stub(teleport.addr, bot.identity)
+    async with channel:
+        call = channel.unary_unary(f"/proto.AuthService/{method}")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"", timeout=5, metadata=(("version", CLIENT_VERSION),))
+
+    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.details() == f"method {method} not implemented"
 
 
 # --- creating requests -----------------------------------------------------------------------------
@@ -338,72 +371,6 @@ async def test_a_request_for_an_unknown_user_is_not_found(bot: TeleportClient) -
         await bot.create_request(user="mallory", roles=["dba"], reason="who?")
 
     assert "mallory" in caught.value.detail
-
-
-# --- older servers ---------------------------------------------------------------------------------
-
-
-async def test_without_create_v2_requests_are_still_filed(teleport: DevTeleport, bot: TeleportClient) -> None:
-    teleport.service.unimplemented = {"CreateAccessRequestV2"}
-
-    first = await pending_for_alice(bot)
-    second = await pending_for_alice(bot, reason="again")
-
-    # CreateAccessRequest keeps the client's UUIDv4 and returns nothing; the client reads the request back.
-    assert uuid.UUID(first.id).version == 4
-    assert first.state is RequestState.PENDING
-    assert first.suggested_reviewers == ("bob",)
-    assert first.reason == "INC-4411 replica lag"
-    assert [r.id for r in await bot.list_requests()] == [second.id, first.id]
-
-
-async def test_without_create_v2_a_dry_run_is_refused_not_filed(
-    teleport: DevTeleport, bot: TeleportClient
-) -> None:
-    teleport.service.unimplemented = {"CreateAccessRequestV2"}
-
-    with pytest.raises(NotImplementedByServer):
-        await bot.create_request(user="alice", roles=["dba"], reason="preview", dry_run=True)
-
-    assert await bot.list_requests() == []
-
-
-async def test_an_old_style_create_cannot_overwrite_a_reviewed_request(
-    teleport: DevTeleport, bot: TeleportClient
-) -> None:
-    request_id = str(uuid.uuid4())
-    draft = AccessRequest(id=request_id, user="alice", roles=("dba",), state=RequestState.PENDING)
-    channel, stub = raw_stub(teleport.addr, bot.identity)
-    async with channel:
-        await stub.CreateAccessRequest(convert.request_to_proto(draft), timeout=5)
-        await bot.submit_review(request_id, approve("bob"))
-
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.CreateAccessRequest(convert.request_to_proto(draft), timeout=5)
-
-    assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
-    assert (await bot.get_request(request_id)).state is RequestState.APPROVED
-
-
-async def test_without_list_requests_listing_falls_back_with_the_same_answer(
-    teleport: DevTeleport, client_for: ClientFactory
-) -> None:
-    bot = client_for("chatops-bot")
-    created = [await pending_for_alice(bot, reason=f"r{n}") for n in range(5)]
-    await bot.set_state(created[1].id, state=RequestState.DENIED, reason="no")
-    expected_all = await bot.list_requests()
-    expected_pending = await bot.list_requests(state=RequestState.PENDING)
-    assert [r.id for r in expected_all] == [r.id for r in reversed(created)]
-
-    teleport.service.unimplemented = {"ListAccessRequests"}
-    old = client_for("chatops-bot")
-
-    assert await old.list_requests() == expected_all
-    assert await old.list_requests(state=RequestState.PENDING) == expected_pending
-    assert await old.list_requests(user="bob") == []
-    assert await old.get_request(created[2].id) == expected_all[2]
-    with pytest.raises(NotFound):
-        await old.get_request(str(uuid.uuid4()))
 
 
 # --- listing ---------------------------------------------------------------------------------------
@@ -544,6 +511,34 @@ async def test_the_bot_submits_bobs_review_on_his_behalf(bot: TeleportClient) ->
     assert [(r.author, r.submitted_by, r.reason) for r in stored.reviews] == [
         ("bob", "chatops-bot", "approved in Slack")
     ]
+
+
+async def test_a_review_for_bob_without_the_on_behalf_flag_is_refused(bot: TeleportClient) -> None:
+    request = await pending_for_alice(bot)
+
+    with pytest.raises(AccessDenied) as caught:
+        await bot.submit_review(request.id, replace(approve("bob"), on_behalf=False))
+
+    assert 'user "chatops-bot" cannot submit reviews on behalf of "bob"' in caught.value.detail
+    assert (await bot.get_request(request.id)).reviews == ()
+
+
+async def test_before_18_11_no_review_on_behalf_is_possible(cluster_ca: ClusterCA, tmp_path: Path) -> None:
+    """18.2 drops `submit_for_users` from the bot's role when it is created and ignores the flag."""
+    server = DevTeleport(load_seed(demo_seed_text()), ca=cluster_ca, version="18.2.0")
+    await server.start("127.0.0.1:0")
+    cluster = Cluster(server, tmp_path)
+    try:
+        bot = cluster.client("chatops-bot")
+        request = await pending_for_alice(bot)
+        own = await bot.get_role("chatops-bot")
+        with pytest.raises(AccessDenied) as caught:
+            await bot.submit_review(request.id, approve("bob"))
+    finally:
+        await cluster.close()
+
+    assert own.allow.review_requests is not None and own.allow.review_requests.submit_for_users == ()
+    assert 'cannot submit reviews on behalf of "bob"' in caught.value.detail
 
 
 async def test_the_bot_cannot_lend_review_rights_to_carol(bot: TeleportClient) -> None:
@@ -689,7 +684,8 @@ async def test_the_bot_reads_users_and_roles(bot: TeleportClient) -> None:
     assert alice.roles == ("requester", "developer")
     assert alice.traits["slack_user_id"] == ("U0ALICE",)
 
-    assert {u.name for u in await bot.get_users()} == {"alice", "bob", "carol", "chatops-bot"}
+    assert {u.name for u in await bot.list_users()} == {"alice", "bob", "carol", "chatops-bot"}
+    assert (await bot.current_user()).roles == ("chatops-bot",)
 
     dba = await bot.get_role("dba")
     assert dba.max_session_ttl == timedelta(hours=8)
@@ -734,12 +730,56 @@ async def test_alice_reads_herself_but_not_others(client_for: ClientFactory) -> 
     with pytest.raises(AccessDenied) as caught:
         await alice.get_user("bob")
     assert "'read' on 'user'" in caught.value.detail
-    with pytest.raises(AccessDenied):
-        await alice.get_users()
+    assert (await alice.current_user()).name == "alice"
+    with pytest.raises(AccessDenied) as listing:
+        await alice.list_users()
+    assert "on 'user'" in listing.value.detail
     with pytest.raises(AccessDenied):
         await alice.get_role("dba")
     with pytest.raises(AccessDenied):
         await alice.get_capabilities("bob")
+
+
+async def test_listing_users_pages_through_thousands_each_once(teleport: DevTeleport, bot: TeleportClient) -> None:
+    for n in range(2 * PAGE_SIZE + 17):
+        teleport.store.put_user(User(name=f"user{n:05d}", roles=("requester",)))
+
+    names = [u.name for u in await bot.list_users()]
+
+    assert len(names) == len(set(names)) == 2 * PAGE_SIZE + 17 + 4
+    assert names == sorted(names)
+
+
+async def test_the_watch_carries_user_changes_beside_requests_when_asked(
+    teleport: DevTeleport, bot: TeleportClient
+) -> None:
+    events = bot.watch_requests(users=True)
+    try:
+        assert (await next_event(events)).kind == "init"
+        alice = teleport.store.user("alice")
+        teleport.store.put_user(replace(alice, traits={**alice.traits, "slack_user_id": ("U0NEW",)}))
+        linked = await next_event(events)
+        assert (linked.kind, linked.user_name) == ("put", "alice")
+        assert linked.user is not None and linked.user.traits["slack_user_id"] == ("U0NEW",)
+
+        request = await pending_for_alice(bot)
+        assert (await next_event(events)).request_id == request.id
+
+        teleport.store.delete_user("carol")
+        assert await next_event(events) == WatchEvent("delete", user_name="carol")
+    finally:
+        await events.aclose()
+
+
+async def test_a_watch_without_users_sees_no_user_events(teleport: DevTeleport, bot: TeleportClient) -> None:
+    events = bot.watch_requests()
+    try:
+        assert (await next_event(events)).kind == "init"
+        teleport.store.delete_user("carol")
+        request = await pending_for_alice(bot)
+        assert (await next_event(events)).request_id == request.id
+    finally:
+        await events.aclose()
 
 
 # --- plugin data -----------------------------------------------------------------------------------
@@ -961,7 +1001,7 @@ async def test_a_half_written_identity_does_not_break_a_working_client(
     path.write_bytes(content[: len(content) // 2])  # Machine ID caught midway, without a rename
     with caplog.at_level(logging.WARNING, logger="chatops_bot.teleport.client"):
         assert (await bot.ping()).name == "devstack.example.com"
-        assert len(await bot.get_users()) == 4
+        assert len(await bot.list_users()) == 4
     assert bot.identity.not_after == before
     assert any("cannot reload the Teleport identity yet" in r.getMessage() for r in caplog.records)
 

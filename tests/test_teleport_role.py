@@ -110,7 +110,7 @@ async def link_a_chat_user_by_trait(bot: TeleportClient, world: World) -> None:
     directory = TeleportDirectory(bot, traits={"slack": "slack_user_id"}, user_map={})
     try:
         await directory.teleport_user(ChatUser("slack", "U0BOB", "bob"))
-    except UnknownUserError as err:  # the directory logs a refused GetUsers and finds nobody
+    except UnknownUserError as err:  # the directory logs a refused ListUsers and finds nobody
         raise Insufficient(f"cannot link U0BOB to bob: {err}") from None
 
 
@@ -133,7 +133,7 @@ async def write_plugin_data(bot: TeleportClient, world: World) -> None:
 
 
 async def watch_requests(bot: TeleportClient, world: World) -> None:
-    async with asyncio.timeout(HANG_GUARD), contextlib.aclosing(bot.watch_requests()) as events:
+    async with asyncio.timeout(HANG_GUARD), contextlib.aclosing(bot.watch_requests(users=True)) as events:
         first = await anext(events)
         assert first.kind == "init"
         made = await world.alice.create_request(user="alice", roles=["dba"], reason="watched")
@@ -147,8 +147,9 @@ async def review_in_the_mode(bot: TeleportClient, world: World) -> None:
         await bot.set_state(world.request_id, state=RequestState.APPROVED, reason="ok",
                             delegator="console:bob")
     else:
-        author = "bob" if world.mode == "on_behalf" else ""
-        await bot.submit_review(world.request_id, Review(author, RequestState.APPROVED, reason="ok"))
+        on_behalf = world.mode == "on_behalf"
+        review = Review("bob" if on_behalf else "", RequestState.APPROVED, reason="ok", on_behalf=on_behalf)
+        await bot.submit_review(world.request_id, review)
     assert world.teleport.store.requests[world.request_id].state is RequestState.APPROVED
 
 

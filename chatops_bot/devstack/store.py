@@ -38,7 +38,8 @@ def uuid7() -> str:
 @dataclass
 class Event:
     kind: str  # "put" or "delete"
-    request: AccessRequest
+    request: AccessRequest | None = None
+    user: User | None = None  # an event of kind `user` instead of `access_request`
 
 
 @dataclass
@@ -84,9 +85,20 @@ class Store:
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self.watchers.discard(queue)
 
-    def _emit(self, kind: str, request: AccessRequest) -> None:
+    def _emit(self, kind: str, request: AccessRequest | None = None, user: User | None = None) -> None:
         for queue in self.watchers:
-            queue.put_nowait(Event(kind, request))
+            queue.put_nowait(Event(kind, request, user))
+
+    def put_user(self, user: User) -> User:
+        """Create or update a user (`tctl users update --set-traits`, an SSO login): watchers of kind user
+        see it."""
+        self.seed.users[user.name] = user
+        self._emit("put", user=user)
+        return user
+
+    def delete_user(self, name: str) -> None:
+        self._emit("delete", user=self.user(name))
+        del self.seed.users[name]
 
     # --- writes -----------------------------------------------------------------------------------
 

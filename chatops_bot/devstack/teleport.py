@@ -1,5 +1,11 @@
 """An honest stand-in for Teleport's Auth service: the bot's gRPC subset over mutual TLS, Teleport's rules.
 
+It behaves like Teleport 18.11 *as served*, not as its .proto declares (teleport-wire.md §0): the legacy
+user RPCs answer UNIMPLEMENTED and users come from `teleport.users.v1.UsersService`; reviews on behalf of
+another user need the `submitted_on_behalf_of_author` flag and `review_requests.submit_for_users`; a client
+whose `version` header is more than one major behind is refused; `edition="community"` refuses roles
+with review rules or thresholds and says so in Ping; `version="17.4.0"` plays an older server.
+
 The caller is the user named in its client certificate (Subject CN), so the bot and each human are
 told apart as in Teleport; every RPC checks the caller's roles the way `ServerWithRoles` does
 (teleport-wire.md §3.6). State lives in `devstack.store.Store`.
@@ -20,12 +26,20 @@ import grpc
 from cryptography import x509
 from google.protobuf.empty_pb2 import Empty
 
+from chatops_bot import preflight
 from chatops_bot.devstack import semantics
 from chatops_bot.devstack.pki import ClusterCA, write_identity_file
-from chatops_bot.devstack.seed import Seed
+from chatops_bot.devstack.seed import Seed, SeedError
 from chatops_bot.devstack.store import Store
 from chatops_bot.teleport import convert
-from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
+from chatops_bot.teleport.rbac import has_rule
+from chatops_bot.teleport.gen import (
+    authservice_pb2,
+    authservice_pb2_grpc,
+    types_pb2,
+    users_service_pb2,
+    users_service_pb2_grpc,
+)
 from chatops_bot.teleport.identity import Identity
 from commands import policy
 from commands.errors import (
@@ -41,7 +55,13 @@ from commands.model import AccessRequest, RequestState, Role, User
 
 logger = logging.getLogger(__name__)
 
-SERVER_VERSION = "18.2.0"
+SERVER_VERSION = "18.11.0"
+EDITIONS = ("enterprise", "community")
+# Declared in Teleport's authservice.proto but not served since 16.0: the generated
+# UnimplementedAuthServiceServer answers them (api/client/proto/authservice_grpc.pb.go; none is defined
+# on GRPCServer in lib/auth/grpcserver.go).
+LEGACY_USER_RPCS = ("GetUser", "GetUsers", "GetCurrentUser")
+PAGE_SIZE = 1000  # apidefaults.DefaultChunkSize, the most ListUsers returns at once
 
 _CODES: dict[type[BackendError], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
@@ -52,6 +72,88 @@ _CODES: dict[type[BackendError], grpc.StatusCode] = {
     NotImplementedByServer: grpc.StatusCode.UNIMPLEMENTED,
 }
 _WATCH_FILTER_KEYS = {"id", "user", "state"}
+_WATCH_KINDS = ("access_request", "user")
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """`18.11.0` (or `v18.11.0-dev`) -> (18, 11, 0); raises ValueError for anything else."""
+    parsed = preflight.version_tuple(version)
+    if parsed is None:
+        raise ValueError(f"not a version: {version!r}")
+    return parsed
+
+
+def check_edition(seed: Seed, edition: str) -> None:
+    """Community Edition refuses, at `tctl create`, any role with review rules, request thresholds or
+    `request_access: reason|always` (lib/auth/auth_with_roles.go, checkRoleFeatureSupport)."""
+    if edition == "enterprise":
+        return
+    for role in seed.roles.values():
+        request = role.allow.request
+        if role.allow.review_requests is not None and (
+            role.allow.review_requests.roles or role.allow.review_requests.claims_to_roles
+            or role.allow.review_requests.where or role.allow.review_requests.preview_as_roles
+            or role.allow.review_requests.submit_for_users
+        ):
+            raise SeedError(f"role {role.name}: role field allow.review_requests is only available in "
+                            "enterprise subscriptions")
+        if request is not None and request.thresholds:
+            raise SeedError(f"role {role.name}: role field allow.request.thresholds is only available in "
+                            "enterprise subscriptions")
+        if role.request_access in ("reason", "always"):
+            raise SeedError(f"role {role.name}: role option request_access: {role.request_access} is only "
+                            "available in enterprise subscriptions")
+
+
+def without_submit_for_users(seed: Seed) -> Seed:
+    """Before 18.11 Teleport does not know `submit_for_users`; its lenient role parsing drops the key
+    without an error (teleport-wire.md §0), so `tctl create` succeeds and the grant is hollow."""
+    def strip(role: Role) -> Role:
+        allow, deny = role.allow, role.deny
+        if allow.review_requests is not None:
+            allow = replace(allow, review_requests=replace(allow.review_requests, submit_for_users=()))
+        if deny.review_requests is not None:
+            deny = replace(deny, review_requests=replace(deny.review_requests, submit_for_users=()))
+        return replace(role, allow=allow, deny=deny)
+
+    return Seed(users=dict(seed.users), roles={name: strip(role) for name, role in seed.roles.items()})
+
+
+class ClientVersionCheck(grpc.aio.ServerInterceptor):
+    """Refuses a client whose `version` header is older than one major below the server's; no header is
+    let through (lib/auth/middleware.go, ValidateClientVersion; version.go MinClientSemVer)."""
+
+    def __init__(self, server_version: str) -> None:
+        self.oldest = (version_tuple(server_version)[0] - 1, 0, 0)
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        sent = dict(details.invocation_metadata or ()).get("version")
+        if sent is not None:
+            try:
+                ok = version_tuple(str(sent)) >= self.oldest
+            except ValueError:
+                ok = False  # an unparseable version is refused too
+            if not ok:
+                return _refusal(grpc.StatusCode.PERMISSION_DENIED, "client version is unsupported")
+        return await continuation(details)
+
+
+def _refusal(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+def _legacy_user_rpcs() -> grpc.GenericRpcHandler:
+    """`proto.AuthService/GetUser`, `GetUsers`, `GetCurrentUser`: UNIMPLEMENTED, as a real 18.x answers."""
+    def handler(name: str) -> grpc.RpcMethodHandler:
+        async def unimplemented(request: bytes, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"method {name} not implemented")
+
+        return grpc.unary_unary_rpc_method_handler(unimplemented)
+
+    return grpc.method_handlers_generic_handler("proto.AuthService", {n: handler(n) for n in LEGACY_USER_RPCS})
 
 
 @functools.lru_cache(maxsize=256)
@@ -62,30 +164,11 @@ def _cert_expiry(pem: bytes) -> datetime | None:
     return x509.load_pem_x509_certificate(pem).not_valid_after_utc
 
 
-def has_rule(roles: Sequence[Role], resource: str, *verbs: str) -> bool:
-    """Allow rules grant, deny rules win; rules with a `where` clause are not evaluated (they never grant)."""
-    def grants(rules: Any, verb: str, *, deny: bool) -> bool:
-        return any(
-            (resource in r.resources or "*" in r.resources)
-            and (verb in r.verbs or "*" in r.verbs)
-            and (deny or not r.where)
-            for r in rules
-        )
+class _Servicer:
+    """What every service of the stand-in shares: who calls, and Teleport's errors as gRPC statuses."""
 
-    for verb in verbs:
-        if any(grants(role.deny.rules, verb, deny=True) for role in roles):
-            return False
-        if not any(grants(role.allow.rules, verb, deny=False) for role in roles):
-            return False
-    return True
-
-
-class AuthService(authservice_pb2_grpc.AuthServiceServicer):
-    def __init__(self, store: Store, cluster_name: str) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.cluster_name = cluster_name
-        # Set by tests to play an older Auth server that lacks newer RPCs.
-        self.unimplemented: set[str] = set()
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -99,8 +182,6 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         return user, self.store.roles_of(user), _cert_expiry(pems[0])
 
     async def _run(self, context: grpc.aio.ServicerContext, method: str, fn: Callable[[], Any]) -> Any:
-        if method in self.unimplemented:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"unknown method {method} for service proto.AuthService")
         try:
             return fn()
         except BackendError as err:
@@ -111,6 +192,53 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         if not has_rule(roles, resource, *verbs):
             raise AccessDenied(f"access denied to perform action {verbs[-1]!r} on {resource!r}")
 
+
+class UsersService(_Servicer, users_service_pb2_grpc.UsersServiceServicer):
+    """`teleport.users.v1.UsersService`, read side (lib/auth/users/usersv1/service.go)."""
+
+    async def GetUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def get() -> Any:
+            caller, roles, _ = self._caller(context)
+            if not request.name and request.current_user:
+                return users_service_pb2.GetUserResponse(user=convert.user_to_proto(caller))
+            if request.with_secrets:
+                raise AccessDenied("this request can be only executed by an admin")
+            if request.name != caller.name:  # everyone may read their own user
+                self._require(roles, "user", "read")
+            return users_service_pb2.GetUserResponse(user=convert.user_to_proto(self.store.user(request.name)))
+
+        return await self._run(context, "GetUser", get)
+
+    async def ListUsers(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def page() -> Any:
+            _, roles, _ = self._caller(context)
+            if request.with_secrets:
+                raise AccessDenied("this request can be only executed by an admin")
+            self._require(roles, "user", "list", "read")
+            # Sorted by name (the backend's key order); the token resumes after the last name sent
+            # (lib/services/local/users.go, ListUsers). A page size of 0 or over the chunk size is capped.
+            size = request.page_size if 0 < request.page_size <= PAGE_SIZE else PAGE_SIZE
+            names = sorted(n for n in self.store.seed.users if n > request.page_token)
+            chunk = names[:size]
+            more = len(names) > size
+            return users_service_pb2.ListUsersResponse(
+                users=[convert.user_to_proto(self.store.seed.users[n]) for n in chunk],
+                next_page_token=chunk[-1] if more else "",
+            )
+
+        return await self._run(context, "ListUsers", page)
+
+
+class AuthService(_Servicer, authservice_pb2_grpc.AuthServiceServicer):
+    def __init__(self, store: Store, cluster_name: str, *, version: str = SERVER_VERSION,
+                 edition: str = "enterprise") -> None:
+        super().__init__(store)
+        self.cluster_name = cluster_name
+        self.version = version
+        self.edition = edition
+        # `submitted_on_behalf_of_author` and `submit_for_users` exist from 18.11 (PR #66230, #69386).
+        self.on_behalf_reviews = version_tuple(version) >= (18, 11, 0)
+
     def _visible(self, caller: User, roles: Sequence[Role], request: AccessRequest) -> bool:
         if has_rule(roles, "access_request", "list", "read") or request.user == caller.name:
             return True
@@ -119,14 +247,14 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
     # --- RPCs -------------------------------------------------------------------------------------
 
     async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return authservice_pb2.PingResponse(ClusterName=self.cluster_name, ServerVersion=SERVER_VERSION)
+        # ServerFeatures.AdvancedAccessWorkflows: false without an Enterprise licence (lib/modules/modules.go,
+        # defaultModules.Features sets no such feature).
+        features = authservice_pb2.Features(AdvancedAccessWorkflows=self.edition == "enterprise")
+        return authservice_pb2.PingResponse(ClusterName=self.cluster_name, ServerVersion=self.version,
+                                            ServerFeatures=features)
 
     async def CreateAccessRequestV2(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run(context, "CreateAccessRequestV2", lambda: self._create(request, context, keep_id=False))
-
-    async def CreateAccessRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self._run(context, "CreateAccessRequest", lambda: self._create(request, context, keep_id=True))
-        return Empty()
 
     def _create(self, pb: types_pb2.AccessRequestV3, context: grpc.aio.ServicerContext, *, keep_id: bool) -> Any:
         caller, roles, expires = self._caller(context)
@@ -159,11 +287,6 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
             out.append(request)
         return out
 
-    async def GetAccessRequestsV2(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        found = await self._run(context, "GetAccessRequestsV2", lambda: self._filtered(request, context))
-        for item in found:
-            yield convert.request_to_proto(item)
-
     async def ListAccessRequests(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         def page() -> Any:
             found = _sorted(self._filtered(request.Filter, context), request.Sort, request.Descending)
@@ -192,8 +315,11 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         author_name = review.author or caller.name
         submitted_by = ""
         if author_name != caller.name:
-            allowed = policy.may_submit_for(caller, caller_roles, author_name)
-            if not allowed:
+            # A review for someone else needs the on-behalf flag (an unknown field before 18.11, so ignored
+            # there) and the caller's review_requests.submit_for_users; the server records SubmittedBy
+            # itself (lib/auth/auth_with_roles.go AuthorizeAccessReviewRequest, PR #66230).
+            flagged = submission.Review.submitted_on_behalf_of_author and self.on_behalf_reviews
+            if not flagged or not policy.may_submit_for(caller, caller_roles, author_name):
                 raise AccessDenied(f'user "{caller.name}" cannot submit reviews on behalf of "{author_name}"')
             submitted_by = caller.name
         if submission.Review.Annotations.Values:
@@ -255,20 +381,29 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         return await self._run(context, "DeleteAccessRequest", delete)
 
     async def WatchEvents(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        def check() -> dict[str, str]:
+        def check() -> tuple[dict[str, str] | None, bool]:
+            """The access request filter (None: not watched) and whether users are watched; each kind
+            needs `read` on it, except a user's own requests (authorizeWatchRequest,
+            hasWatchPermissionForKind in lib/auth/auth_with_roles.go)."""
             caller, roles, _ = self._caller(context)
-            kinds = [k for k in request.Kinds]
-            if len(kinds) != 1 or kinds[0].Kind != "access_request":
-                raise BadParameter("the devstack watches only kind access_request")
-            filter_ = dict(kinds[0].Filter)
-            unknown = set(filter_) - _WATCH_FILTER_KEYS
-            if unknown:
-                raise BadParameter(f"unknown access request filter key {sorted(unknown)[0]!r}")
-            if filter_.get("user") != caller.name:
-                self._require(roles, "access_request", "read")
-            return filter_
+            kinds = {k.Kind: k for k in request.Kinds}
+            if not kinds:
+                raise AccessDenied("can't setup global watch")
+            if len(kinds) != len(request.Kinds) or set(kinds) - set(_WATCH_KINDS):
+                raise BadParameter(f"the devstack watches only kinds {', '.join(_WATCH_KINDS)}, each once")
+            filter_ = None
+            if "access_request" in kinds:
+                filter_ = dict(kinds["access_request"].Filter)
+                unknown = set(filter_) - _WATCH_FILTER_KEYS
+                if unknown:
+                    raise BadParameter(f"unknown access request filter key {sorted(unknown)[0]!r}")
+                if filter_.get("user") != caller.name:
+                    self._require(roles, "access_request", "read")
+            if "user" in kinds:
+                self._require(roles, "user", "read")
+            return filter_, "user" in kinds
 
-        filter_ = await self._run(context, "WatchEvents", check)
+        filter_, users = await self._run(context, "WatchEvents", check)
         queue = self.store.subscribe()
         try:
             status = types_pb2.WatchStatusV1(Kind="watch_status", Version="v1")
@@ -276,7 +411,18 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
             yield authservice_pb2.Event(Type=authservice_pb2.Operation.INIT, WatchStatus=status)
             while True:
                 event = await queue.get()
-                if not _matches_watch(filter_, event.request):
+                if event.user is not None:
+                    if not users:
+                        continue
+                    if event.kind == "delete":
+                        header = types_pb2.ResourceHeader(Kind="user", Version="v2")
+                        header.Metadata.Name = event.user.name
+                        yield authservice_pb2.Event(Type=authservice_pb2.Operation.DELETE, ResourceHeader=header)
+                    else:
+                        yield authservice_pb2.Event(Type=authservice_pb2.Operation.PUT,
+                                                    User=convert.user_to_proto(event.user))
+                    continue
+                if filter_ is None or event.request is None or not _matches_watch(filter_, event.request):
                     continue
                 if event.kind == "delete":
                     header = types_pb2.ResourceHeader(Kind="access_request", Version="v3")
@@ -289,29 +435,6 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         finally:
             self.store.unsubscribe(queue)
 
-    async def GetUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        def get() -> Any:
-            caller, roles, _ = self._caller(context)
-            if request.WithSecrets:
-                raise AccessDenied("only the builtin Admin role may read user secrets")
-            if request.Name != caller.name:
-                self._require(roles, "user", "read")
-            return convert.user_to_proto(self.store.user(request.Name))
-
-        return await self._run(context, "GetUser", get)
-
-    async def GetCurrentUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await self._run(context, "GetCurrentUser", lambda: convert.user_to_proto(self._caller(context)[0]))
-
-    async def GetUsers(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        def users() -> list[User]:
-            _, roles, _ = self._caller(context)
-            self._require(roles, "user", "list", "read")
-            return list(self.store.seed.users.values())
-
-        for user in await self._run(context, "GetUsers", users):
-            yield convert.user_to_proto(user)
-
     async def GetRole(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         def get() -> Any:
             caller, roles, _ = self._caller(context)
@@ -320,16 +443,6 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
             return convert.role_to_proto(self.store.role(request.Name))
 
         return await self._run(context, "GetRole", get)
-
-    async def GetRoles(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        def get() -> Any:
-            _, roles, _ = self._caller(context)
-            self._require(roles, "role", "list", "read")
-            return authservice_pb2.GetRolesResponse(
-                Roles=[convert.role_to_proto(r) for r in self.store.seed.roles.values()]
-            )
-
-        return await self._run(context, "GetRoles", get)
 
     async def GetAccessCapabilities(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         def get() -> Any:
@@ -439,11 +552,22 @@ class DevTeleport:
         cluster_name: str = "devstack.example.com",
         ca: ClusterCA | None = None,
         clock: Callable[[], datetime] | None = None,
+        version: str = SERVER_VERSION,
+        edition: str = "enterprise",
     ) -> None:
+        """`version` and `edition` play another Teleport: a seed with roles that `edition` refuses raises
+        `SeedError`, as `tctl create` would fail; before 18.11 `submit_for_users` is dropped from roles."""
+        if edition not in EDITIONS:
+            raise ValueError(f"edition must be one of {', '.join(EDITIONS)}")
+        version_tuple(version)
+        check_edition(seed, edition)
+        if version_tuple(version) < (18, 11, 0):
+            seed = without_submit_for_users(seed)
         self.cluster_name = cluster_name
         self.ca = ca or ClusterCA.generate(cluster_name)
         self.store = Store(seed, clock=clock) if clock else Store(seed)
-        self.service = AuthService(self.store, cluster_name)
+        self.service = AuthService(self.store, cluster_name, version=version, edition=edition)
+        self.users = UsersService(self.store)
         self._server: grpc.aio.Server | None = None
         self.addr = ""
 
@@ -456,8 +580,11 @@ class DevTeleport:
             [(key, cert)], root_certificates=self.ca.cert_pem, require_client_auth=True
         )
         # Without this, grpc shares a port with another process: two devstacks would split the clients.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)],
+                                 interceptors=[ClientVersionCheck(self.service.version)])
         authservice_pb2_grpc.add_AuthServiceServicer_to_server(self.service, server)
+        users_service_pb2_grpc.add_UsersServiceServicer_to_server(self.users, server)
+        server.add_generic_rpc_handlers([_legacy_user_rpcs()])
         try:
             port = server.add_secure_port(listen, credentials)
         except RuntimeError as err:  # grpc's word for an address it cannot parse or bind
@@ -488,17 +615,19 @@ class DevTeleport:
         return written
 
 
-async def serve_forever(seed: Seed, *, listen: str, identity_out: Path, cluster_name: str) -> None:
+async def serve_forever(seed: Seed, *, listen: str, identity_out: Path, cluster_name: str,
+                        edition: str = "enterprise", version: str = SERVER_VERSION) -> None:
     ca_dir = identity_out / "ca"
     ca = ClusterCA.load(ca_dir) if (ca_dir / "ca.crt").exists() else None
     if ca is None:
         ca = ClusterCA.generate(cluster_name)
         ca.save(ca_dir)
-    teleport = DevTeleport(seed, cluster_name=cluster_name, ca=ca)
+    teleport = DevTeleport(seed, cluster_name=cluster_name, ca=ca, edition=edition, version=version)
     addr = await teleport.start(listen)
     for path in teleport.write_identities(identity_out):
         print(f"wrote {path}", flush=True)
-    print(f"devstack Teleport {cluster_name!r} serving on {addr}", flush=True)
+    edition_name = "Enterprise" if edition == "enterprise" else "Community Edition"
+    print(f"devstack Teleport {version} {edition_name} {cluster_name!r} serving on {addr}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -1,9 +1,9 @@
 """The async Teleport Auth client: gRPC over mutual TLS, a deadline on every call, domain objects out.
 
 It implements the `commands.ports.AccessBackend` port plus what the watcher and notifier need (plugin
-data, the event stream). It re-reads the identity when Machine ID renews it on disk and falls back to
-the older RPCs (`GetAccessRequestsV2`, `CreateAccessRequest`) when an older Auth server answers
-UNIMPLEMENTED.
+data, the event stream), and re-reads the identity when Machine ID renews it on disk. It calls only RPCs
+that Teleport 16-18 serve (teleport-wire.md §0; `tests/test_served_rpcs.py` holds it to that list):
+users come from `teleport.users.v1.UsersService`, never from the legacy `proto.AuthService/GetUser*`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ import grpc
 from chatops_bot import metrics
 from chatops_bot.teleport import convert
 from chatops_bot.teleport.errors import UNREACHABLE, from_rpc_error
-from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc, types_pb2
+from chatops_bot.teleport.gen import (
+    authservice_pb2,
+    authservice_pb2_grpc,
+    types_pb2,
+    users_service_pb2,
+    users_service_pb2_grpc,
+)
 from chatops_bot.teleport.identity import (
     Identity,
     IdentityError,
@@ -30,7 +36,7 @@ from chatops_bot.teleport.identity import (
     load_identity_file,
     load_tls_files,
 )
-from commands.errors import BackendError, NotFound, NotImplementedByServer, Unavailable
+from commands.errors import BackendError, NotFound, Unavailable
 from commands.model import (
     AccessRequest,
     Capabilities,
@@ -44,8 +50,13 @@ from commands.model import (
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "teleport.cluster.local"
-# Sent as the `version` header until Ping tells us the server's own version.
-DEFAULT_CLIENT_VERSION = "18.0.0"
+# The `version` header on every call: the Teleport API version whose wire the bot speaks (18.11 adds the
+# on-behalf review flag). Teleport refuses clients more than one major behind it (lib/auth/middleware.go,
+# ValidateClientVersion), so this decides the newest server that accepts the bot (19).
+CLIENT_VERSION = "18.11.0"
+# The services the bot calls, by the name `_call` takes.
+AUTH = "proto.AuthService"
+USERS = "teleport.users.v1.UsersService"
 PAGE_SIZE = 1000  # Teleport answers at most this many per page (its default chunk size)
 KEEPALIVE_MS = 300_000  # as often as Teleport permits client pings (its keep-alive period)
 # How long a replaced channel lives on, so streams opened on it end by themselves, not mid-message.
@@ -87,6 +98,9 @@ class WatchEvent:
     kind: str
     request_id: str = ""
     request: AccessRequest | None = None
+    # Events of kind `user` (put with the user, delete with its name), when users are watched too.
+    user: User | None = None
+    user_name: str = ""
 
 
 class TeleportClient:
@@ -104,13 +118,10 @@ class TeleportClient:
         self.identity_source = identity
         self.timeout = timeout
         self.plugin_name = plugin_name
-        self._version = DEFAULT_CLIENT_VERSION
         self._fingerprint: object = None
         self._channel: grpc.aio.Channel | None = None
-        self._stub: authservice_pb2_grpc.AuthServiceStub | None = None
+        self._stubs: dict[str, Any] = {}
         self._identity: Identity | None = None
-        self._has_list = True
-        self._has_create_v2 = True
         # Channels replaced by an identity reload, each with the timer that closes it after the grace.
         self._retired: dict[grpc.aio.Channel, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -126,18 +137,18 @@ class TeleportClient:
         assert self._identity is not None
         return self._identity
 
-    def _ensure_channel(self) -> authservice_pb2_grpc.AuthServiceStub:
-        """The stub, rebuilt when the identity on disk changed (a cheap stat per call)."""
+    def _ensure_channel(self) -> dict[str, Any]:
+        """The stubs by service, rebuilt when the identity on disk changed (a cheap stat per call)."""
         fingerprint = self.identity_source.fingerprint()
-        if self._stub is not None and fingerprint == self._fingerprint:
-            return self._stub
+        if self._stubs and fingerprint == self._fingerprint:
+            return self._stubs
         try:
             identity = self.identity_source.load()
         except IdentityError as err:
-            if self._stub is not None:
+            if self._stubs:
                 # Machine ID may be midway through rewriting the file: keep the channel, retry next call.
                 logger.warning("cannot reload the Teleport identity yet: %s", err)
-                return self._stub
+                return self._stubs
             # The path and the problem are for the operator's log, not for chat.
             detail = f"the bot's Teleport identity cannot be loaded: {err}"
             raise Unavailable(UNREACHABLE, detail=detail) from None
@@ -161,7 +172,10 @@ class TeleportClient:
         ]
         old = self._channel
         self._channel = grpc.aio.secure_channel(self.addr, credentials, options=options)
-        self._stub = authservice_pb2_grpc.AuthServiceStub(self._channel)
+        self._stubs = {
+            AUTH: authservice_pb2_grpc.AuthServiceStub(self._channel),
+            USERS: users_service_pb2_grpc.UsersServiceStub(self._channel),
+        }
         if old is not None:
             logger.info("identity changed on disk; reconnecting to Teleport as %s", identity.username)
             self._retired[old] = asyncio.get_running_loop().call_later(
@@ -169,7 +183,7 @@ class TeleportClient:
             )
         self._identity = identity
         self._fingerprint = fingerprint
-        return self._stub
+        return self._stubs
 
     def _close_retired(self, channel: grpc.aio.Channel) -> None:
         self._retired.pop(channel, None)
@@ -179,7 +193,7 @@ class TeleportClient:
         task.add_done_callback(self._closing.discard)
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("version", self._version),)
+        return (("version", CLIENT_VERSION),)
 
     def _error(self, err: grpc.aio.AioRpcError, method: str) -> BackendError:
         """The domain error, naming an expired or not-yet-valid certificate: TLS only says "Socket closed"."""
@@ -199,8 +213,8 @@ class TeleportClient:
                 )
         return error
 
-    async def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
-        stub = self._ensure_channel()
+    async def _call(self, method: str, request: Any, *, timeout: float | None = None, service: str = AUTH) -> Any:
+        stub = self._ensure_channel()[service]
         started = time.monotonic()
         try:
             answer = await getattr(stub, method)(
@@ -212,19 +226,6 @@ class TeleportClient:
             raise error from None
         self._noted(method, started, grpc.StatusCode.OK)
         return answer
-
-    async def _stream(self, method: str, request: Any) -> list[Any]:
-        stub = self._ensure_channel()
-        started = time.monotonic()
-        try:
-            call = getattr(stub, method)(request, timeout=self.timeout, metadata=self._metadata())
-            items = [item async for item in call]
-        except grpc.aio.AioRpcError as err:
-            error = self._error(err, method)
-            self._noted(method, started, err.code(), error)
-            raise error from None
-        self._noted(method, started, grpc.StatusCode.OK)
-        return items
 
     def _noted(self, method: str, started: float, code: grpc.StatusCode,
                error: BackendError | None = None) -> None:
@@ -258,15 +259,12 @@ class TeleportClient:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
-            self._stub = None
+            self._stubs = {}
 
     # --- cluster ----------------------------------------------------------------------------------
 
     async def ping(self) -> ClusterInfo:
-        info = convert.cluster_from_proto(await self._call("Ping", authservice_pb2.PingRequest()))
-        if info.server_version:
-            self._version = info.server_version
-        return info
+        return convert.cluster_from_proto(await self._call("Ping", authservice_pb2.PingRequest()))
 
     # --- access requests --------------------------------------------------------------------------
 
@@ -291,18 +289,7 @@ class TeleportClient:
             max_duration=now + max_duration if max_duration else None,
         )
         pb = convert.request_to_proto(draft, dry_run=dry_run)
-        if self._has_create_v2 or dry_run:
-            try:
-                return convert.request_from_proto(await self._call("CreateAccessRequestV2", pb))
-            except NotImplementedByServer:
-                if dry_run:
-                    # CreateAccessRequest returns nothing to show, and a server older than DryRun
-                    # would store a real request.
-                    raise
-                logger.info("CreateAccessRequestV2 is not implemented; using CreateAccessRequest")
-                self._has_create_v2 = False
-        await self._call("CreateAccessRequest", pb)
-        return await self.get_request(draft.id)
+        return convert.request_from_proto(await self._call("CreateAccessRequestV2", pb))
 
     async def get_request(self, request_id: str) -> AccessRequest:
         found = await self._list(types_pb2.AccessRequestFilter(ID=request_id))
@@ -317,17 +304,6 @@ class TeleportClient:
         return await self._list(types_pb2.AccessRequestFilter(User=user, State=state.value))
 
     async def _list(self, filter_: types_pb2.AccessRequestFilter) -> list[AccessRequest]:
-        if self._has_list:
-            try:
-                return await self._list_paginated(filter_)
-            except NotImplementedByServer:
-                logger.info("ListAccessRequests is not implemented; using GetAccessRequestsV2")
-                self._has_list = False
-        items = await self._stream("GetAccessRequestsV2", filter_)
-        requests = [convert.request_from_proto(pb) for pb in items]
-        return sorted(requests, key=created_key, reverse=True)
-
-    async def _list_paginated(self, filter_: types_pb2.AccessRequestFilter) -> list[AccessRequest]:
         requests: list[AccessRequest] = []
         start_key = ""
         while True:
@@ -366,11 +342,27 @@ class TeleportClient:
     # --- users and roles --------------------------------------------------------------------------
 
     async def get_user(self, name: str) -> User:
-        return convert.user_from_proto(await self._call("GetUser", authservice_pb2.GetUserRequest(Name=name)))
+        """One user by name: `user: read`, except for the bot's own user."""
+        answer = await self._call("GetUser", users_service_pb2.GetUserRequest(name=name), service=USERS)
+        return convert.user_from_proto(answer.user)
 
-    async def get_users(self) -> list[User]:
-        items = await self._stream("GetUsers", authservice_pb2.GetUsersRequest())
-        return [convert.user_from_proto(pb) for pb in items]
+    async def current_user(self) -> User:
+        """The bot's own user, as Teleport sees the caller (no rule needed)."""
+        answer = await self._call("GetUser", users_service_pb2.GetUserRequest(current_user=True), service=USERS)
+        return convert.user_from_proto(answer.user)
+
+    async def list_users(self) -> list[User]:
+        """Every user, a page at a time (`user: list, read`)."""
+        users: list[User] = []
+        token = ""
+        while True:
+            page = await self._call(
+                "ListUsers", users_service_pb2.ListUsersRequest(page_size=PAGE_SIZE, page_token=token), service=USERS
+            )
+            users.extend(convert.user_from_proto(pb) for pb in page.users)
+            token = page.next_page_token
+            if not token:
+                return users
 
     async def get_role(self, name: str) -> Role:
         return convert.role_from_proto(await self._call("GetRole", authservice_pb2.GetRoleRequest(Name=name)))
@@ -417,14 +409,18 @@ class TeleportClient:
 
     # --- events -----------------------------------------------------------------------------------
 
-    async def watch_requests(self) -> AsyncGenerator[WatchEvent, None]:
-        """The access-request event stream; INIT first. No deadline: it lives until cancelled.
+    async def watch_requests(self, *, users: bool = False) -> AsyncGenerator[WatchEvent, None]:
+        """The access-request event stream (and user events, with `users`: `user: read`); INIT first.
+        No deadline: it lives until cancelled.
 
         After an identity renewal the stream ends with `Unavailable` once the old channel's grace is
         over; the watcher then watches again with the new identity.
         """
-        stub = self._ensure_channel()
-        watch = authservice_pb2.Watch(Kinds=[types_pb2.WatchKind(Kind="access_request")])
+        stub = self._ensure_channel()[AUTH]
+        kinds = [types_pb2.WatchKind(Kind="access_request")]
+        if users:
+            kinds.append(types_pb2.WatchKind(Kind="user"))
+        watch = authservice_pb2.Watch(Kinds=kinds)
         call = stub.WatchEvents(watch, metadata=self._metadata())
         try:
             async for event in call:
@@ -448,7 +444,12 @@ def _watch_event(event: authservice_pb2.Event) -> WatchEvent:
     if event.Type == authservice_pb2.Operation.INIT:
         return WatchEvent("init")
     if event.Type == authservice_pb2.Operation.DELETE:
-        return WatchEvent("delete", request_id=event.ResourceHeader.Metadata.Name)
+        name = event.ResourceHeader.Metadata.Name
+        if event.ResourceHeader.Kind == "user":
+            return WatchEvent("delete", user_name=name)
+        return WatchEvent("delete", request_id=name)
+    if event.WhichOneof("Resource") == "User":
+        return WatchEvent("put", user=convert.user_from_proto(event.User), user_name=event.User.Metadata.Name)
     request = convert.request_from_proto(event.AccessRequest)
     return WatchEvent("put", request_id=request.id, request=request)
 

@@ -82,6 +82,7 @@ def review_from_proto(pb: types_pb2.AccessReview) -> Review:
         roles=tuple(pb.Roles),
         threshold_indexes=tuple(pb.ThresholdIndexes),
         submitted_by=pb.SubmittedBy,
+        on_behalf=pb.submitted_on_behalf_of_author,
     )
 
 
@@ -93,6 +94,7 @@ def review_to_proto(review: Review) -> types_pb2.AccessReview:
         Reason=review.reason,
         ThresholdIndexes=list(review.threshold_indexes),
         SubmittedBy=review.submitted_by,
+        submitted_on_behalf_of_author=review.on_behalf,
     )
     time_to_proto(pb.Created, review.created)
     return pb
@@ -286,4 +288,9 @@ def capabilities_from_proto(pb: types_pb2.AccessCapabilities) -> Capabilities:
 
 
 def cluster_from_proto(pb: authservice_pb2.PingResponse) -> ClusterInfo:
-    return ClusterInfo(name=pb.ClusterName, server_version=pb.ServerVersion, proxy_public_addr=pb.ProxyPublicAddr)
+    return ClusterInfo(
+        name=pb.ClusterName,
+        server_version=pb.ServerVersion,
+        proxy_public_addr=pb.ProxyPublicAddr,
+        advanced_access_workflows=pb.ServerFeatures.AdvancedAccessWorkflows,
+    )

@@ -20,7 +20,6 @@ NO_ANSWER = (
 _WRITES = frozenset(
     {
         "CreateAccessRequestV2",
-        "CreateAccessRequest",
         "SubmitAccessReview",
         "SetAccessRequestState",
         "DeleteAccessRequest",

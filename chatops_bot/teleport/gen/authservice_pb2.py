@@ -28,17 +28,17 @@ from . import types_pb2 as teleport_dot_types__pb2
 from . import wrappers_pb2 as teleport_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ateleport/authservice.proto\x12\x05proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14teleport/types.proto\x1a\x17teleport/wrappers.proto\"\r\n\x0bPingRequest\"\xef\x01\n\x0cPingResponse\x12\x13\n\x0b\x43lusterName\x18\x01 \x01(\t\x12\x15\n\rServerVersion\x18\x02 \x01(\t\x12\'\n\x0eServerFeatures\x18\x03 \x01(\x0b\x32\x0f.proto.Features\x12\x17\n\x0fProxyPublicAddr\x18\x04 \x01(\t\x12\x10\n\x08IsBoring\x18\x05 \x01(\x08\x12\x12\n\nRemoteAddr\x18\x07 \x01(\t\x12\x12\n\nLoadAllCAs\x18\x08 \x01(\x08\x12\x31\n\rLicenseExpiry\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x06\x10\x07\"+\n\x08\x46\x65\x61tures\x12\x1f\n\x17\x41\x64vancedAccessWorkflows\x18\x07 \x01(\x08\"\xd7\x01\n\x12RequestStateSetter\x12\n\n\x02ID\x18\x01 \x01(\t\x12\"\n\x05State\x18\x02 \x01(\x0e\x32\x13.types.RequestState\x12\x11\n\tDelegator\x18\x03 \x01(\t\x12\x0e\n\x06Reason\x18\x04 \x01(\t\x12*\n\x0b\x41nnotations\x18\x05 \x01(\x0b\x32\x15.wrappers.LabelValues\x12\r\n\x05Roles\x18\x06 \x03(\t\x12\x33\n\x0f\x41ssumeStartTime\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\tRequestID\x12\n\n\x02ID\x18\x01 \x01(\t\"\xa4\x01\n\x19ListAccessRequestsRequest\x12*\n\x06\x46ilter\x18\x01 \x01(\x0b\x32\x1a.types.AccessRequestFilter\x12&\n\x04Sort\x18\x02 \x01(\x0e\x32\x18.proto.AccessRequestSort\x12\x12\n\nDescending\x18\x03 \x01(\x08\x12\r\n\x05Limit\x18\x04 \x01(\x05\x12\x10\n\x08StartKey\x18\x05 \x01(\t\"]\n\x1aListAccessRequestsResponse\x12.\n\x0e\x41\x63\x63\x65ssRequests\x18\x01 \x03(\x0b\x32\x16.types.AccessRequestV3\x12\x0f\n\x07NextKey\x18\x02 \x01(\t\"3\n\x0eGetUserRequest\x12\x0c\n\x04Name\x18\x01 \x01(\t\x12\x13\n\x0bWithSecrets\x18\x02 \x01(\x08\"&\n\x0fGetUsersRequest\x12\x13\n\x0bWithSecrets\x18\x01 \x01(\x08\"\x1e\n\x0eGetRoleRequest\x12\x0c\n\x04Name\x18\x01 \x01(\t\"0\n\x10GetRolesResponse\x12\x1c\n\x05Roles\x18\x01 \x03(\x0b\x32\r.types.RoleV6\"8\n\rPluginDataSeq\x12\'\n\nPluginData\x18\x01 \x03(\x0b\x32\x13.types.PluginDataV3\"E\n\x05Watch\x12\x1f\n\x05Kinds\x18\x01 \x03(\x0b\x32\x10.types.WatchKind\x12\x1b\n\x13\x41llowPartialSuccess\x18\x02 \x01(\x08\"\x98\x02\n\x05\x45vent\x12\x1e\n\x04Type\x18\x01 \x01(\x0e\x32\x10.proto.Operation\x12/\n\x0eResourceHeader\x18\x02 \x01(\x0b\x32\x15.types.ResourceHeaderH\x00\x12\x1d\n\x04User\x18\x08 \x01(\x0b\x32\r.types.UserV2H\x00\x12\x1d\n\x04Role\x18\t \x01(\x0b\x32\r.types.RoleV6H\x00\x12/\n\rAccessRequest\x18\x0e \x01(\x0b\x32\x16.types.AccessRequestV3H\x00\x12+\n\x0bWatchStatus\x18+ \x01(\x0b\x32\x14.types.WatchStatusV1H\x00\x42\n\n\x08ResourceJ\x04\x08\x07\x10\x08J\x04\x08\x31\x10\x32J\x04\x08?\x10@J\x04\x08\x44\x10\x45*B\n\x11\x41\x63\x63\x65ssRequestSort\x12\x0b\n\x07\x44\x45\x46\x41ULT\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\t\n\x05STATE\x10\x02\x12\x08\n\x04USER\x10\x03**\n\tOperation\x12\x08\n\x04INIT\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x32\xeb\x08\n\x0b\x41uthService\x12/\n\x04Ping\x12\x12.proto.PingRequest\x1a\x13.proto.PingResponse\x12G\n\x15\x43reateAccessRequestV2\x12\x16.types.AccessRequestV3\x1a\x16.types.AccessRequestV3\x12\x45\n\x13\x43reateAccessRequest\x12\x16.types.AccessRequestV3\x1a\x16.google.protobuf.Empty\x12K\n\x13GetAccessRequestsV2\x12\x1a.types.AccessRequestFilter\x1a\x16.types.AccessRequestV30\x01\x12Y\n\x12ListAccessRequests\x12 .proto.ListAccessRequestsRequest\x1a!.proto.ListAccessRequestsResponse\x12K\n\x12SubmitAccessReview\x12\x1d.types.AccessReviewSubmission\x1a\x16.types.AccessRequestV3\x12J\n\x15SetAccessRequestState\x12\x19.proto.RequestStateSetter\x1a\x16.google.protobuf.Empty\x12?\n\x13\x44\x65leteAccessRequest\x12\x10.proto.RequestID\x1a\x16.google.protobuf.Empty\x12+\n\x0bWatchEvents\x12\x0c.proto.Watch\x1a\x0c.proto.Event0\x01\x12/\n\x07GetUser\x12\x15.proto.GetUserRequest\x1a\r.types.UserV2\x12\x33\n\x08GetUsers\x12\x16.proto.GetUsersRequest\x1a\r.types.UserV20\x01\x12\x37\n\x0eGetCurrentUser\x12\x16.google.protobuf.Empty\x1a\r.types.UserV2\x12/\n\x07GetRole\x12\x15.proto.GetRoleRequest\x1a\r.types.RoleV6\x12;\n\x08GetRoles\x12\x16.google.protobuf.Empty\x1a\x17.proto.GetRolesResponse\x12T\n\x15GetAccessCapabilities\x12 .types.AccessCapabilitiesRequest\x1a\x19.types.AccessCapabilities\x12>\n\rGetPluginData\x12\x17.types.PluginDataFilter\x1a\x14.proto.PluginDataSeq\x12I\n\x10UpdatePluginData\x12\x1d.types.PluginDataUpdateParams\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ateleport/authservice.proto\x12\x05proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14teleport/types.proto\x1a\x17teleport/wrappers.proto\"\r\n\x0bPingRequest\"\xef\x01\n\x0cPingResponse\x12\x13\n\x0b\x43lusterName\x18\x01 \x01(\t\x12\x15\n\rServerVersion\x18\x02 \x01(\t\x12\'\n\x0eServerFeatures\x18\x03 \x01(\x0b\x32\x0f.proto.Features\x12\x17\n\x0fProxyPublicAddr\x18\x04 \x01(\t\x12\x10\n\x08IsBoring\x18\x05 \x01(\x08\x12\x12\n\nRemoteAddr\x18\x07 \x01(\t\x12\x12\n\nLoadAllCAs\x18\x08 \x01(\x08\x12\x31\n\rLicenseExpiry\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x06\x10\x07\"+\n\x08\x46\x65\x61tures\x12\x1f\n\x17\x41\x64vancedAccessWorkflows\x18\x07 \x01(\x08\"\xd7\x01\n\x12RequestStateSetter\x12\n\n\x02ID\x18\x01 \x01(\t\x12\"\n\x05State\x18\x02 \x01(\x0e\x32\x13.types.RequestState\x12\x11\n\tDelegator\x18\x03 \x01(\t\x12\x0e\n\x06Reason\x18\x04 \x01(\t\x12*\n\x0b\x41nnotations\x18\x05 \x01(\x0b\x32\x15.wrappers.LabelValues\x12\r\n\x05Roles\x18\x06 \x03(\t\x12\x33\n\x0f\x41ssumeStartTime\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\tRequestID\x12\n\n\x02ID\x18\x01 \x01(\t\"\xa4\x01\n\x19ListAccessRequestsRequest\x12*\n\x06\x46ilter\x18\x01 \x01(\x0b\x32\x1a.types.AccessRequestFilter\x12&\n\x04Sort\x18\x02 \x01(\x0e\x32\x18.proto.AccessRequestSort\x12\x12\n\nDescending\x18\x03 \x01(\x08\x12\r\n\x05Limit\x18\x04 \x01(\x05\x12\x10\n\x08StartKey\x18\x05 \x01(\t\"]\n\x1aListAccessRequestsResponse\x12.\n\x0e\x41\x63\x63\x65ssRequests\x18\x01 \x03(\x0b\x32\x16.types.AccessRequestV3\x12\x0f\n\x07NextKey\x18\x02 \x01(\t\"\x1e\n\x0eGetRoleRequest\x12\x0c\n\x04Name\x18\x01 \x01(\t\"8\n\rPluginDataSeq\x12\'\n\nPluginData\x18\x01 \x03(\x0b\x32\x13.types.PluginDataV3\"E\n\x05Watch\x12\x1f\n\x05Kinds\x18\x01 \x03(\x0b\x32\x10.types.WatchKind\x12\x1b\n\x13\x41llowPartialSuccess\x18\x02 \x01(\x08\"\x98\x02\n\x05\x45vent\x12\x1e\n\x04Type\x18\x01 \x01(\x0e\x32\x10.proto.Operation\x12/\n\x0eResourceHeader\x18\x02 \x01(\x0b\x32\x15.types.ResourceHeaderH\x00\x12\x1d\n\x04User\x18\x08 \x01(\x0b\x32\r.types.UserV2H\x00\x12\x1d\n\x04Role\x18\t \x01(\x0b\x32\r.types.RoleV6H\x00\x12/\n\rAccessRequest\x18\x0e \x01(\x0b\x32\x16.types.AccessRequestV3H\x00\x12+\n\x0bWatchStatus\x18+ \x01(\x0b\x32\x14.types.WatchStatusV1H\x00\x42\n\n\x08ResourceJ\x04\x08\x07\x10\x08J\x04\x08\x31\x10\x32J\x04\x08?\x10@J\x04\x08\x44\x10\x45*B\n\x11\x41\x63\x63\x65ssRequestSort\x12\x0b\n\x07\x44\x45\x46\x41ULT\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\t\n\x05STATE\x10\x02\x12\x08\n\x04USER\x10\x03**\n\tOperation\x12\x08\n\x04INIT\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x32\xfb\x05\n\x0b\x41uthService\x12/\n\x04Ping\x12\x12.proto.PingRequest\x1a\x13.proto.PingResponse\x12G\n\x15\x43reateAccessRequestV2\x12\x16.types.AccessRequestV3\x1a\x16.types.AccessRequestV3\x12Y\n\x12ListAccessRequests\x12 .proto.ListAccessRequestsRequest\x1a!.proto.ListAccessRequestsResponse\x12K\n\x12SubmitAccessReview\x12\x1d.types.AccessReviewSubmission\x1a\x16.types.AccessRequestV3\x12J\n\x15SetAccessRequestState\x12\x19.proto.RequestStateSetter\x1a\x16.google.protobuf.Empty\x12?\n\x13\x44\x65leteAccessRequest\x12\x10.proto.RequestID\x1a\x16.google.protobuf.Empty\x12+\n\x0bWatchEvents\x12\x0c.proto.Watch\x1a\x0c.proto.Event0\x01\x12/\n\x07GetRole\x12\x15.proto.GetRoleRequest\x1a\r.types.RoleV6\x12T\n\x15GetAccessCapabilities\x12 .types.AccessCapabilitiesRequest\x1a\x19.types.AccessCapabilities\x12>\n\rGetPluginData\x12\x17.types.PluginDataFilter\x1a\x14.proto.PluginDataSeq\x12I\n\x10UpdatePluginData\x12\x1d.types.PluginDataUpdateParams\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'teleport.authservice_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCESSREQUESTSORT']._serialized_start=1540
-  _globals['_ACCESSREQUESTSORT']._serialized_end=1606
-  _globals['_OPERATION']._serialized_start=1608
-  _globals['_OPERATION']._serialized_end=1650
+  _globals['_ACCESSREQUESTSORT']._serialized_start=1397
+  _globals['_ACCESSREQUESTSORT']._serialized_end=1463
+  _globals['_OPERATION']._serialized_start=1465
+  _globals['_OPERATION']._serialized_end=1507
   _globals['_PINGREQUEST']._serialized_start=146
   _globals['_PINGREQUEST']._serialized_end=159
   _globals['_PINGRESPONSE']._serialized_start=162
@@ -53,20 +53,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTACCESSREQUESTSREQUEST']._serialized_end=856
   _globals['_LISTACCESSREQUESTSRESPONSE']._serialized_start=858
   _globals['_LISTACCESSREQUESTSRESPONSE']._serialized_end=951
-  _globals['_GETUSERREQUEST']._serialized_start=953
-  _globals['_GETUSERREQUEST']._serialized_end=1004
-  _globals['_GETUSERSREQUEST']._serialized_start=1006
-  _globals['_GETUSERSREQUEST']._serialized_end=1044
-  _globals['_GETROLEREQUEST']._serialized_start=1046
-  _globals['_GETROLEREQUEST']._serialized_end=1076
-  _globals['_GETROLESRESPONSE']._serialized_start=1078
-  _globals['_GETROLESRESPONSE']._serialized_end=1126
-  _globals['_PLUGINDATASEQ']._serialized_start=1128
-  _globals['_PLUGINDATASEQ']._serialized_end=1184
-  _globals['_WATCH']._serialized_start=1186
-  _globals['_WATCH']._serialized_end=1255
-  _globals['_EVENT']._serialized_start=1258
-  _globals['_EVENT']._serialized_end=1538
-  _globals['_AUTHSERVICE']._serialized_start=1653
-  _globals['_AUTHSERVICE']._serialized_end=2784
+  _globals['_GETROLEREQUEST']._serialized_start=953
+  _globals['_GETROLEREQUEST']._serialized_end=983
+  _globals['_PLUGINDATASEQ']._serialized_start=985
+  _globals['_PLUGINDATASEQ']._serialized_end=1041
+  _globals['_WATCH']._serialized_start=1043
+  _globals['_WATCH']._serialized_end=1112
+  _globals['_EVENT']._serialized_start=1115
+  _globals['_EVENT']._serialized_end=1395
+  _globals['_AUTHSERVICE']._serialized_start=1510
+  _globals['_AUTHSERVICE']._serialized_end=2273
 # @@protoc_insertion_point(module_scope)

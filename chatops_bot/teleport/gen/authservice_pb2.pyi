@@ -109,31 +109,11 @@ class ListAccessRequestsResponse(_message.Message):
     NextKey: str
     def __init__(self, AccessRequests: _Optional[_Iterable[_Union[_types_pb2.AccessRequestV3, _Mapping]]] = ..., NextKey: _Optional[str] = ...) -> None: ...
 
-class GetUserRequest(_message.Message):
-    __slots__ = ("Name", "WithSecrets")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    WITHSECRETS_FIELD_NUMBER: _ClassVar[int]
-    Name: str
-    WithSecrets: bool
-    def __init__(self, Name: _Optional[str] = ..., WithSecrets: _Optional[bool] = ...) -> None: ...
-
-class GetUsersRequest(_message.Message):
-    __slots__ = ("WithSecrets",)
-    WITHSECRETS_FIELD_NUMBER: _ClassVar[int]
-    WithSecrets: bool
-    def __init__(self, WithSecrets: _Optional[bool] = ...) -> None: ...
-
 class GetRoleRequest(_message.Message):
     __slots__ = ("Name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
     Name: str
     def __init__(self, Name: _Optional[str] = ...) -> None: ...
-
-class GetRolesResponse(_message.Message):
-    __slots__ = ("Roles",)
-    ROLES_FIELD_NUMBER: _ClassVar[int]
-    Roles: _containers.RepeatedCompositeFieldContainer[_types_pb2.RoleV6]
-    def __init__(self, Roles: _Optional[_Iterable[_Union[_types_pb2.RoleV6, _Mapping]]] = ...) -> None: ...
 
 class PluginDataSeq(_message.Message):
     __slots__ = ("PluginData",)

@@ -47,16 +47,6 @@ class AuthServiceStub:
                 request_serializer=teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
                 response_deserializer=teleport_dot_types__pb2.AccessRequestV3.FromString,
                 _registered_method=True)
-        self.CreateAccessRequest = channel.unary_unary(
-                '/proto.AuthService/CreateAccessRequest',
-                request_serializer=teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
-                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-                _registered_method=True)
-        self.GetAccessRequestsV2 = channel.unary_stream(
-                '/proto.AuthService/GetAccessRequestsV2',
-                request_serializer=teleport_dot_types__pb2.AccessRequestFilter.SerializeToString,
-                response_deserializer=teleport_dot_types__pb2.AccessRequestV3.FromString,
-                _registered_method=True)
         self.ListAccessRequests = channel.unary_unary(
                 '/proto.AuthService/ListAccessRequests',
                 request_serializer=teleport_dot_authservice__pb2.ListAccessRequestsRequest.SerializeToString,
@@ -82,30 +72,10 @@ class AuthServiceStub:
                 request_serializer=teleport_dot_authservice__pb2.Watch.SerializeToString,
                 response_deserializer=teleport_dot_authservice__pb2.Event.FromString,
                 _registered_method=True)
-        self.GetUser = channel.unary_unary(
-                '/proto.AuthService/GetUser',
-                request_serializer=teleport_dot_authservice__pb2.GetUserRequest.SerializeToString,
-                response_deserializer=teleport_dot_types__pb2.UserV2.FromString,
-                _registered_method=True)
-        self.GetUsers = channel.unary_stream(
-                '/proto.AuthService/GetUsers',
-                request_serializer=teleport_dot_authservice__pb2.GetUsersRequest.SerializeToString,
-                response_deserializer=teleport_dot_types__pb2.UserV2.FromString,
-                _registered_method=True)
-        self.GetCurrentUser = channel.unary_unary(
-                '/proto.AuthService/GetCurrentUser',
-                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-                response_deserializer=teleport_dot_types__pb2.UserV2.FromString,
-                _registered_method=True)
         self.GetRole = channel.unary_unary(
                 '/proto.AuthService/GetRole',
                 request_serializer=teleport_dot_authservice__pb2.GetRoleRequest.SerializeToString,
                 response_deserializer=teleport_dot_types__pb2.RoleV6.FromString,
-                _registered_method=True)
-        self.GetRoles = channel.unary_unary(
-                '/proto.AuthService/GetRoles',
-                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-                response_deserializer=teleport_dot_authservice__pb2.GetRolesResponse.FromString,
                 _registered_method=True)
         self.GetAccessCapabilities = channel.unary_unary(
                 '/proto.AuthService/GetAccessCapabilities',
@@ -137,20 +107,6 @@ class AuthServiceServicer:
 
     def CreateAccessRequestV2(self, request, context):
         """CreateAccessRequestV2 creates an access request and returns it as stored.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CreateAccessRequest(self, request, context):
-        """CreateAccessRequest is the fallback for servers without CreateAccessRequestV2.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetAccessRequestsV2(self, request, context):
-        """GetAccessRequestsV2 streams all access requests matching the filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,36 +147,8 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetUser(self, request, context):
-        """GetUser gets a user resource by name.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetUsers(self, request, context):
-        """GetUsers streams all user resources.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetCurrentUser(self, request, context):
-        """GetCurrentUser returns the caller's user as seen by the server.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def GetRole(self, request, context):
         """GetRole gets a role by name.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetRoles(self, request, context):
-        """GetRoles gets all roles.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,16 +188,6 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=teleport_dot_types__pb2.AccessRequestV3.FromString,
                     response_serializer=teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
             ),
-            'CreateAccessRequest': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateAccessRequest,
-                    request_deserializer=teleport_dot_types__pb2.AccessRequestV3.FromString,
-                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-            ),
-            'GetAccessRequestsV2': grpc.unary_stream_rpc_method_handler(
-                    servicer.GetAccessRequestsV2,
-                    request_deserializer=teleport_dot_types__pb2.AccessRequestFilter.FromString,
-                    response_serializer=teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
-            ),
             'ListAccessRequests': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAccessRequests,
                     request_deserializer=teleport_dot_authservice__pb2.ListAccessRequestsRequest.FromString,
@@ -295,30 +213,10 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=teleport_dot_authservice__pb2.Watch.FromString,
                     response_serializer=teleport_dot_authservice__pb2.Event.SerializeToString,
             ),
-            'GetUser': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetUser,
-                    request_deserializer=teleport_dot_authservice__pb2.GetUserRequest.FromString,
-                    response_serializer=teleport_dot_types__pb2.UserV2.SerializeToString,
-            ),
-            'GetUsers': grpc.unary_stream_rpc_method_handler(
-                    servicer.GetUsers,
-                    request_deserializer=teleport_dot_authservice__pb2.GetUsersRequest.FromString,
-                    response_serializer=teleport_dot_types__pb2.UserV2.SerializeToString,
-            ),
-            'GetCurrentUser': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetCurrentUser,
-                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-                    response_serializer=teleport_dot_types__pb2.UserV2.SerializeToString,
-            ),
             'GetRole': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRole,
                     request_deserializer=teleport_dot_authservice__pb2.GetRoleRequest.FromString,
                     response_serializer=teleport_dot_types__pb2.RoleV6.SerializeToString,
-            ),
-            'GetRoles': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetRoles,
-                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-                    response_serializer=teleport_dot_authservice__pb2.GetRolesResponse.SerializeToString,
             ),
             'GetAccessCapabilities': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAccessCapabilities,
@@ -390,60 +288,6 @@ class AuthService:
             target,
             '/proto.AuthService/CreateAccessRequestV2',
             teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
-            teleport_dot_types__pb2.AccessRequestV3.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CreateAccessRequest(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/proto.AuthService/CreateAccessRequest',
-            teleport_dot_types__pb2.AccessRequestV3.SerializeToString,
-            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetAccessRequestsV2(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/proto.AuthService/GetAccessRequestsV2',
-            teleport_dot_types__pb2.AccessRequestFilter.SerializeToString,
             teleport_dot_types__pb2.AccessRequestV3.FromString,
             options,
             channel_credentials,
@@ -591,87 +435,6 @@ class AuthService:
             _registered_method=True)
 
     @staticmethod
-    def GetUser(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/proto.AuthService/GetUser',
-            teleport_dot_authservice__pb2.GetUserRequest.SerializeToString,
-            teleport_dot_types__pb2.UserV2.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetUsers(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/proto.AuthService/GetUsers',
-            teleport_dot_authservice__pb2.GetUsersRequest.SerializeToString,
-            teleport_dot_types__pb2.UserV2.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetCurrentUser(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/proto.AuthService/GetCurrentUser',
-            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-            teleport_dot_types__pb2.UserV2.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def GetRole(request,
             target,
             options=(),
@@ -688,33 +451,6 @@ class AuthService:
             '/proto.AuthService/GetRole',
             teleport_dot_authservice__pb2.GetRoleRequest.SerializeToString,
             teleport_dot_types__pb2.RoleV6.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetRoles(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/proto.AuthService/GetRoles',
-            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-            teleport_dot_authservice__pb2.GetRolesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -144,7 +144,7 @@ class AccessRequestSpecV3(_message.Message):
     def __init__(self, User: _Optional[str] = ..., Roles: _Optional[_Iterable[str]] = ..., State: _Optional[_Union[RequestState, str]] = ..., Created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., Expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., RequestReason: _Optional[str] = ..., ResolveReason: _Optional[str] = ..., ResolveAnnotations: _Optional[_Union[_wrappers_pb2.LabelValues, _Mapping]] = ..., SystemAnnotations: _Optional[_Union[_wrappers_pb2.LabelValues, _Mapping]] = ..., Thresholds: _Optional[_Iterable[_Union[AccessReviewThreshold, _Mapping]]] = ..., RoleThresholdMapping: _Optional[_Mapping[str, ThresholdIndexSets]] = ..., Reviews: _Optional[_Iterable[_Union[AccessReview, _Mapping]]] = ..., SuggestedReviewers: _Optional[_Iterable[str]] = ..., RequestedResourceIDs: _Optional[_Iterable[_Union[ResourceID, _Mapping]]] = ..., LoginHint: _Optional[str] = ..., DryRun: _Optional[bool] = ..., MaxDuration: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., SessionTTL: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accessList: _Optional[_Union[PromotedAccessList, _Mapping]] = ..., AssumeStartTime: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ResourceExpiry: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AccessReview(_message.Message):
-    __slots__ = ("Author", "Roles", "ProposedState", "Reason", "Created", "Annotations", "ThresholdIndexes", "accessList", "AssumeStartTime", "SubmittedBy")
+    __slots__ = ("Author", "Roles", "ProposedState", "Reason", "Created", "Annotations", "ThresholdIndexes", "accessList", "AssumeStartTime", "SubmittedBy", "submitted_on_behalf_of_author")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     PROPOSEDSTATE_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class AccessReview(_message.Message):
     ACCESSLIST_FIELD_NUMBER: _ClassVar[int]
     ASSUMESTARTTIME_FIELD_NUMBER: _ClassVar[int]
     SUBMITTEDBY_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_ON_BEHALF_OF_AUTHOR_FIELD_NUMBER: _ClassVar[int]
     Author: str
     Roles: _containers.RepeatedScalarFieldContainer[str]
     ProposedState: RequestState
@@ -165,7 +166,8 @@ class AccessReview(_message.Message):
     accessList: PromotedAccessList
     AssumeStartTime: _timestamp_pb2.Timestamp
     SubmittedBy: str
-    def __init__(self, Author: _Optional[str] = ..., Roles: _Optional[_Iterable[str]] = ..., ProposedState: _Optional[_Union[RequestState, str]] = ..., Reason: _Optional[str] = ..., Created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., Annotations: _Optional[_Union[_wrappers_pb2.LabelValues, _Mapping]] = ..., ThresholdIndexes: _Optional[_Iterable[int]] = ..., accessList: _Optional[_Union[PromotedAccessList, _Mapping]] = ..., AssumeStartTime: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., SubmittedBy: _Optional[str] = ...) -> None: ...
+    submitted_on_behalf_of_author: bool
+    def __init__(self, Author: _Optional[str] = ..., Roles: _Optional[_Iterable[str]] = ..., ProposedState: _Optional[_Union[RequestState, str]] = ..., Reason: _Optional[str] = ..., Created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., Annotations: _Optional[_Union[_wrappers_pb2.LabelValues, _Mapping]] = ..., ThresholdIndexes: _Optional[_Iterable[int]] = ..., accessList: _Optional[_Union[PromotedAccessList, _Mapping]] = ..., AssumeStartTime: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., SubmittedBy: _Optional[str] = ..., submitted_on_behalf_of_author: _Optional[bool] = ...) -> None: ...
 
 class AccessReviewSubmission(_message.Message):
     __slots__ = ("RequestID", "Review")
@@ -512,6 +514,12 @@ class AccessReviewConditions(_message.Message):
     PreviewAsRoles: _containers.RepeatedScalarFieldContainer[str]
     SubmitForUsers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, Roles: _Optional[_Iterable[str]] = ..., ClaimsToRoles: _Optional[_Iterable[_Union[ClaimMapping, _Mapping]]] = ..., Where: _Optional[str] = ..., PreviewAsRoles: _Optional[_Iterable[str]] = ..., SubmitForUsers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UserFilter(_message.Message):
+    __slots__ = ("SearchKeywords",)
+    SEARCHKEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    SearchKeywords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, SearchKeywords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchKind(_message.Message):
     __slots__ = ("Kind", "LoadSecrets", "Name", "Filter", "SubKind", "Version")
