@@ -43,6 +43,10 @@ BENCHES: list[tuple[str, list[str], list[str], list[Target]]] = [
         Target("ack: bot p99 (ms), target < 250", r"^bot.*?\s([\d.]+)\s*$", 250),
         Target("ack: bot/bare p50 ratio, target < 3", r"bot/bare p50 ratio: ([\d.]+)", 3),
     ]),
+    ("Chat-user index with 10,000 Teleport users", ["users_index.py"], ["users_index.py", "--users", "1000"], [
+        Target("users: linked in Teleport -> resolvable, p50 (ms), target < 1000",
+               r"^linked in Teleport -> resolvable \(event\)\s+([\d.]+)", 1000),
+    ]),
     ("Fan-out of new requests to both platforms", ["fanout.py"], ["fanout.py", "--requests", "100"], []),
     ("Reminders for 10,000 approved requests", ["reminders.py"], ["reminders.py", "--requests", "1000",
                                                                   "--watch", "20"], [

@@ -6,6 +6,7 @@ as Teleport changes them, and survive bot restarts, Teleport restarts and a seco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from chatops_bot import runtime
+from chatops_bot import runtime, wiring
 from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.adapters.mattermost.render import markdown
 from chatops_bot.adapters.slack.outbound import SlackOutbound
@@ -37,7 +38,8 @@ from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Backoff, Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands import messages
-from commands.model import AccessRequest, RequestState, Review
+from commands.errors import UnknownUserError
+from commands.model import AccessRequest, ChatUser, RequestState, Review, User
 from conftest import ClientFactory, free_port
 from test_serve import wait_healthy
 
@@ -626,3 +628,61 @@ async def test_slack_channel_names_resolve_once_for_callers_at_the_same_time(
     assert len(slack.calls_to("conversations.list")) == 1
     assert await outbound.resolve_recipient("#nowhere") is None
     assert await outbound.resolve_recipient("C0SOMEWHERE") == "C0SOMEWHERE"
+
+
+# --- users linked while the bot runs ------------------------------------------------------------------------
+
+
+class CountingClient(TeleportClient):
+    """The bot's client, counting how often every Teleport user is listed."""
+
+    listings = 0
+
+    async def list_users(self) -> list[User]:
+        self.listings += 1
+        return await super().list_users()
+
+
+async def test_a_user_linked_while_the_bot_runs_is_known_within_seconds_without_listing_everyone(
+    teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    settings = Settings.model_validate(bot_settings(tmp_path, teleport, slack, mm))
+    client = CountingClient(teleport.addr, teleport_client(settings).identity_source, timeout=5.0)
+    people = wiring.directory(settings, client)
+    notifier = runtime.notifier(settings, client, [], people)
+    watcher = Watcher(client, notifier, backoff=FAST, users=people)
+    people.follow(watcher.synced)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.synced.wait(), 5)
+        carol = teleport.store.user("carol")
+        with pytest.raises(UnknownUserError):
+            await people.teleport_user(ChatUser("slack", "U0CAROL2", "carol"))
+
+        teleport.store.put_user(replace(carol, traits={**carol.traits, "slack_user_id": ("U0CAROL2",)}))
+        found = ""
+        for _ in range(250):  # within 5 s; the event takes milliseconds
+            with contextlib.suppress(UnknownUserError):
+                found = await people.teleport_user(ChatUser("slack", "U0CAROL2", "carol"))
+                break
+            await asyncio.sleep(0.02)
+        assert found == "carol"
+        assert await people.chat_ids("carol") == {"slack": "U0CAROL2", "mattermost": carol.traits["mattermost_user_id"][0]}
+
+        teleport.store.delete_user("carol")
+        await eventually_async(lambda: people.chat_ids("carol"), {})
+        with pytest.raises(UnknownUserError):
+            await people.teleport_user(ChatUser("slack", "U0CAROL2", "carol"))
+        assert client.listings == 1  # once, when the stream was opened: events did the rest
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+
+
+async def eventually_async(call: Callable[[], Awaitable[object]], expected: object, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (got := await call()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, got
+        await asyncio.sleep(0.02)
