@@ -158,7 +158,8 @@ class Reminders:
 
     async def stop(self) -> None:
         """Stop firing, let sends under way finish for a moment, then cancel the rest; a cancelled send
-        gives its claim back, so the next process sends it."""
+        gives its claim back, and so does every "ended" claimed but not yet sent, so the next process
+        sends it."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._firing:
@@ -166,6 +167,13 @@ class Reminders:
         for task in list(self._firing):
             task.cancel()
         await asyncio.gather(*self._firing, return_exceptions=True)
+        held, self._ending = self._ending, {}
+        for request_id, ending in held.items():
+            with contextlib.suppress(BackendError):
+                await self.client.update_plugin_data(request_id, set={ENDED: ""},
+                                                     expect={ENDED: self.notifier.process})
+                logger.info("stopping: left the ended reminder to the next bot process",
+                            extra={"request_id": request_id, "teleport_user": ending.request.user})
 
     @property
     def jobs(self) -> int:
@@ -277,8 +285,10 @@ class Reminders:
             if kind == "ended" and now >= (request.access_expires or now) + ENDED_GRACE:
                 tracked.handled.update(d.key for d in items)
                 continue
-            # A late reminder just before the next one is noise: that one says it, on time.
-            superseded = any(d.kind == kind and now < d.at < now + SUPERSEDED for d in left)
+            # A late reminder (due before a restart) just before the next one is noise: that one says it, on
+            # time. One that is on time is sent, however close the next.
+            late = all(now - d.at > LATE for d in items)
+            superseded = late and any(d.kind == kind and now < d.at < now + SUPERSEDED for d in left)
             await self._claim_and_send(tracked, kind, items, send=not superseded)
         if request_id in self._tracked:
             self._arm(request_id)

@@ -302,6 +302,43 @@ async def test_a_reminder_missed_while_down_is_sent_late_but_never_after_the_acc
     assert [t for t in (await alice_hears(slack, mm, "ends in"))[0] if second.id[-8:] in t] == []
 
 
+async def test_reminders_a_minute_apart_are_each_sent_on_time(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    """The suppression of a late reminder right before the next must not swallow one that is on time."""
+    slack, mm = platforms
+    bot = await make_bot(before_expiry=["15m", "14m30s"], on_expiry=False)
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+
+    await moment(clock, ends - timedelta(minutes=15) + timedelta(seconds=1), bot)
+    await moment(clock, ends - timedelta(minutes=14, seconds=30) + timedelta(seconds=1), bot)
+
+    on_slack, on_mm = await alice_hears(slack, mm, "ends in")
+    assert [t.split(",")[0] for t in on_slack] == [f"Your dba access ({request.id[-8:]}) ends in 15m",
+                                                   f"Your dba access ({request.id[-8:]}) ends in 14m"]
+    assert len(on_mm) == 2
+
+
+async def test_a_bot_stopped_in_the_last_seconds_leaves_access_ended_to_the_next(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    """A deploy in the 30 s between claiming "ended" and sending it must not lose the message."""
+    slack, mm = platforms
+    first = await make_bot(before_expiry=[])
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    await moment(clock, ends - timedelta(seconds=10), first)  # "ended" claimed, held for the end
+    await first.stop()  # graceful: the claim goes back
+
+    second = await make_bot(before_expiry=[])
+    await moment(clock, ends - timedelta(seconds=5), second)
+    await moment(clock, ends + timedelta(seconds=1), second)
+
+    ended = f"Your dba access ({request.id[-8:]}) ended at {utc(ends)}. Use /access request to ask again."
+    assert await alice_hears(slack, mm, "ended at") == ([ended], [ended])
+
+
 async def test_two_bot_processes_send_each_reminder_once(
         make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
     slack, mm = platforms
