@@ -9,9 +9,11 @@ plugin data with compare-and-swap, then sends, then records what it sent. Plugin
     slack:@U0BOB            a card DMed to a suggested reviewer
     slack:C0ACCESS#reviews  how many reviews were relayed into that card's thread
     view                    `<resolved>:<reviews>` of the request as the cards last showed it
-    outcome#slack           the state the requester was told about on that platform
+    outcome#slack           `APPROVED@<process>@<unix time>` while that process DMs the requester the
+                            outcome, then the state they were told about (`APPROVED`)
 
-A claim left by a process that died is taken over once it is `claim_lease` seconds old. Teleport drops
+A claim (of the first cards, or of an outcome DM) left by a process that died is taken over once it is
+`claim_lease` seconds old. Teleport drops
 a deleted (or expired) request's plugin data with it, so what closing its cards takes is kept in memory
 for each pending request this process has seen; cards of a request deleted before this process first
 saw it (say, while it was down) stay as they were.
@@ -301,28 +303,44 @@ class Notifier:
             raise Incomplete(f"reviews of {request.id} were not all relayed")
 
     async def _tell(self, request: AccessRequest, text: str, data: dict[str, str] | None = None) -> bool:
-        """DM the requester on every platform they are linked on; with `data`, once per platform."""
+        """DM the requester on every platform they are linked on; with `data`, once per platform: claimed
+        with a lease, sent, then confirmed, so a process that dies in between leaves it to another."""
         ok = True
         for platform, chat_id in (await self.chat_ids.chat_ids(request.user)).items():
             key = OUTCOME + platform
-            if platform not in self.outbounds or (data is not None and data.get(key)):
+            if platform not in self.outbounds:
                 continue
+            claim = ""
             if data is not None:
+                held = data.get(key, "")
+                if held and "@" not in held:
+                    continue  # told
+                _, owner, since = (held.split("@") + ["", ""])[:3]
+                age = time.time() - int(since) if since.isdigit() else self.claim_lease
+                if held and owner != self.process and age < self.claim_lease:
+                    ok = False  # another process is telling them; look again once its lease is over
+                    continue
+                claim = f"{request.state.name}@{self.process}@{int(time.time())}"
                 try:
-                    await self.client.update_plugin_data(request.id, set={key: request.state.name},
-                                                         expect={key: ""})
+                    await self.client.update_plugin_data(request.id, set={key: claim}, expect={key: held})
                 except CompareFailed:
                     continue
-                data[key] = request.state.name
+                data[key] = claim
             try:
                 await self.outbounds[platform].dm(chat_id, text)
             except Exception as err:
                 logger.warning("DM to %s on %s failed: %r", request.user, platform, err,
                                extra={"request_id": request.id})
                 if data is not None:
-                    await self._release(request.id, key, request.state.name, "")
+                    await self._release(request.id, key, claim, "")
                     data.pop(key, None)
                 ok = False
+                continue
+            if data is not None:
+                with contextlib.suppress(CompareFailed):
+                    await self.client.update_plugin_data(request.id, set={key: request.state.name},
+                                                         expect={key: claim})
+                data[key] = request.state.name
         return ok
 
     # --- helpers ----------------------------------------------------------------------------------

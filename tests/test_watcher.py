@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -686,3 +687,30 @@ async def eventually_async(call: Callable[[], Awaitable[object]], expected: obje
     while (got := await call()) != expected:
         assert asyncio.get_running_loop().time() < deadline, got
         await asyncio.sleep(0.02)
+
+
+# --- outcome DMs, claimed with a lease ------------------------------------------------------------------------
+
+
+async def test_an_outcome_dm_claimed_by_a_process_that_died_is_sent_by_another(
+    make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
+) -> None:
+    slack, mm = platforms
+    bot = await make_bot()
+    request = await request_dba(client_for)
+    await eventually(lambda: one_card_each(slack, mm, request.id))
+    # A process claimed the outcome DMs two minutes ago and died before sending them.
+    dead = f"APPROVED@deadbeef0000@{int(time.time()) - 120}"
+    await bot.client.update_plugin_data(request.id, set={"outcome#slack": dead, "outcome#mattermost": dead})
+
+    await review(client_for, "bob", request.id, RequestState.APPROVED, "go ahead")
+
+    def told() -> None:
+        assert [m["text"].split(" by ")[0] for m in slack.direct_messages("U0ALICE")
+                if "was approved" in m["text"]] == [f"Your request for dba ({request.id[-8:]}) was approved"]
+        assert len([p for p in mm_dm(mm, "alice") if "was approved" in p["message"]]) == 1
+
+    await eventually(told)
+    await settled(bot)
+    data = await bot.client.get_plugin_data(request.id)
+    assert (data["outcome#slack"], data["outcome#mattermost"]) == ("APPROVED", "APPROVED")
