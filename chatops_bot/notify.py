@@ -12,6 +12,12 @@ plugin data with compare-and-swap, then sends, then records what it sent. Plugin
     outcome#slack           `APPROVED@<process>@<unix time>` while that process DMs the requester the
                             outcome, then the state they were told about (`APPROVED`)
 
+A request decided before its cards were all posted (a platform was down, or the bot was) still gets its
+channel cards, drawn in their final state, and the requester the outcome DM; reviewers get no DM asking
+them to review what is already decided. Without any claim (the bot never saw it pending) that holds only
+for requests created in the last `CATCH_UP` whose access has not ended, so that a first start does not
+post every old request Teleport still lists.
+
 A claim (of the first cards, or of an outcome DM) left by a process that died is taken over once it is
 `claim_lease` seconds old. Teleport drops
 a deleted (or expired) request's plugin data with it, so what closing its cards takes is kept in memory
@@ -28,6 +34,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -42,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM, DONE, VIEW, RELAYED, OUTCOME = "claim", "done", "view", "#reviews", "outcome#"
 CLAIM_LEASE = 60.0
+CATCH_UP = timedelta(hours=24)
 RECIPIENT_TTL = 600.0  # seconds a resolved (or unresolvable) recipient name is remembered
 
 Rank = tuple[int, int]
@@ -164,14 +172,18 @@ class Notifier:
             return
         data: dict[str, str] = {}
         wait, gone = 0.0, False
+        unsent: Incomplete | None = None
         try:
             data = prefetched if prefetched is not None else await self.client.get_plugin_data(request.id)
             if unsaved := self._unsaved.get(request.id):
                 await self.client.update_plugin_data(request.id, set=unsaved)
                 data.update(unsaved)
                 self._unsaved.pop(request.id)
-            if request.state is RequestState.PENDING:
-                wait = await self._broadcast(request, data)
+            if request.state is RequestState.PENDING or self._unfinished(request, data):
+                try:
+                    wait = await self._broadcast(request, data)
+                except Incomplete as err:
+                    unsent = err  # one platform down must not hold up the cards on the others
             cards = self.cards_of(data)
             if cards:
                 await self._refresh(request, data, cards)
@@ -179,6 +191,8 @@ class Notifier:
                 outcome = messages.request_outcome(request)
                 if request.state.resolved and not await self._tell(request, outcome, data):
                     raise Incomplete(f"the outcome of {request.id} did not reach {request.user} everywhere")
+            if unsent is not None:
+                raise unsent
         except NotFound:
             gone = True  # deleted while we were at it
         finally:
@@ -193,6 +207,18 @@ class Notifier:
         self._seen[request.id] = (rank(request), not wait)
         if wait:
             raise Later(wait)
+
+    def _unfinished(self, request: AccessRequest, data: Mapping[str, str]) -> bool:
+        """A decided request whose first cards were never all posted, and that is still worth posting."""
+        if data.get(CLAIM) == DONE:
+            return False
+        if data.get(CLAIM):
+            return True  # a fan-out cut short: finish it
+        now = self.clock.now()
+        recent = request.created is not None and now - request.created < CATCH_UP
+        ended = request.state is RequestState.APPROVED and request.access_expires is not None \
+            and request.access_expires <= now
+        return recent and not ended
 
     async def closed(self, request_id: str) -> None:
         """Teleport deleted the request (or it expired): its cards say so; its poster DMs the requester."""
@@ -351,6 +377,8 @@ class Notifier:
         for platform, outbound in self.outbounds.items():
             for channel in await self._channels(platform, request):
                 out.append((f"{platform}:{channel}", partial(outbound.post_card, channel, card)))
+        if request.state.resolved:
+            return out  # nothing left to review: no one is asked to
         text = messages.review_requested(request)
         for reviewer in dict.fromkeys(request.suggested_reviewers):
             for platform, chat_id in (await self.chat_ids.chat_ids(reviewer)).items():

@@ -36,6 +36,7 @@ from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands.model import AccessRequest, RequestState
 from conftest import ClientFactory, FixedClock
 from test_watcher import (  # noqa: F401  (fixtures)
+    holds,
     ACCESS_MM,
     FAST,
     MM_USERS,
@@ -154,15 +155,6 @@ async def approved_dba(client_for: ClientFactory, slack: DevSlack, mm: DevMatter
     approved = await client_for("alice").get_request(request.id)
     assert approved.state is RequestState.APPROVED and approved.access_expires is not None
     return approved
-
-
-def holds(predicate: Callable[[], bool]) -> Callable[[], None]:
-    """A check for `eventually`, which waits on a failed assertion (a False would pass at once)."""
-
-    def check() -> None:
-        assert predicate()
-
-    return check
 
 
 def texts(messages: list[dict[str, Any]], key: str = "text") -> list[str]:

@@ -184,6 +184,15 @@ async def make_bot(teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermo
             await bot.stop()
 
 
+def holds(predicate: Callable[[], bool]) -> Callable[[], None]:
+    """A check for `eventually`, which waits on a failed assertion (a False would pass at once)."""
+
+    def check() -> None:
+        assert predicate()
+
+    return check
+
+
 async def settled(bot: Bot) -> None:
     """Every lane of the bot is done, and none failed: nothing is waiting to be tried again."""
     await bot.watcher.lanes.idle()
@@ -714,3 +723,51 @@ async def test_an_outcome_dm_claimed_by_a_process_that_died_is_sent_by_another(
     await settled(bot)
     data = await bot.client.get_plugin_data(request.id)
     assert (data["outcome#slack"], data["outcome#mattermost"]) == ("APPROVED", "APPROVED")
+
+
+async def test_a_request_created_and_decided_while_the_bot_was_down_gets_final_cards_and_its_outcome_dm(
+    make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
+) -> None:
+    slack, mm = platforms
+    request = await request_dba(client_for)
+    await review(client_for, "bob", request.id, RequestState.APPROVED, "while the bot was down")
+
+    bot = await make_bot()
+
+    def final() -> None:
+        card, post = one_card_each(slack, mm, request.id)
+        assert slack_buttons(card) == [] and mm_buttons(post) == []
+        assert "Approved" in json.dumps(card["blocks"])
+        assert [m["text"].split(" by ")[0] for m in slack.direct_messages("U0ALICE")] == [
+            f"Your request for dba ({request.id[-8:]}) was approved"]
+        assert len([p for p in mm_dm(mm, "alice") if "was approved" in p["message"]]) == 1
+
+    await eventually(final)
+    await settled(bot)
+    assert slack.direct_messages("U0BOB") == [] and mm_dm(mm, "bob") == []  # nothing left for bob to review
+
+
+async def test_a_fan_out_cut_short_by_an_outage_is_finished_after_the_decision(
+    make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
+) -> None:
+    slack, mm = platforms
+    bot = await make_bot(attempts=2)
+    slack.fail_for(3600, 500, methods=["chat.postMessage"])
+    request = await request_dba(client_for)
+    await eventually(lambda: mm_cards(mm, ACCESS_MM.id, request.id)[0])
+    await review(client_for, "bob", request.id, RequestState.APPROVED, "go ahead")
+    # Mattermost's card follows the decision while Slack still refuses.
+    await eventually(holds(lambda: mm_buttons(mm_cards(mm, ACCESS_MM.id, request.id)[0]) == []))
+    await eventually(holds(lambda: len([p for p in mm_dm(mm, "alice") if "was approved" in p["message"]]) == 1))
+    assert slack_cards(slack, "C0ACCESS", request.id) == []
+    slack.fail_for(0, 500, methods=["chat.postMessage"])
+
+    await bot.watcher.resync()
+
+    def finished() -> None:
+        card, _ = one_card_each(slack, mm, request.id)
+        assert slack_buttons(card) == []
+        assert [m["text"].split(" by ")[0] for m in slack.direct_messages("U0ALICE")] == [
+            f"Your request for dba ({request.id[-8:]}) was approved"]
+
+    await eventually(finished)
