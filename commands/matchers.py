@@ -115,6 +115,11 @@ def _glob_match(pattern: str, value: str) -> bool:
     return True
 
 
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """A `^...$` pattern compiled the way Go reads it, or `MatcherError`/`UnsupportedMatcher` saying why not."""
+    return _compile_regex(pattern)
+
+
 @functools.lru_cache(maxsize=1024)
 def _compile_regex(pattern: str) -> re.Pattern[str]:
     if len(pattern) > MAX_PATTERN:
