@@ -8,6 +8,7 @@ never turns into a permission.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -201,6 +202,7 @@ class RequestSettings:
     reason_required: bool = False
     # Teleport's explanation, e.g. 'required for role "dba"'; empty when no reason is required.
     reason_source: str = ""
+    system_annotations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def request_settings(user: User, user_roles: Sequence[Role], requested: Sequence[str]) -> RequestSettings:
@@ -236,6 +238,7 @@ def request_settings(user: User, user_roles: Sequence[Role], requested: Sequence
             mapping[name] = tuple(sets)
     reason_required, reason_source = _reason_rule(roles, requested)
     return RequestSettings(
+        system_annotations=_system_annotations(user, roles, requested),
         thresholds=tuple(thresholds),
         role_threshold_mapping=MappingProxyType(mapping),
         suggested_reviewers=tuple(
@@ -245,6 +248,55 @@ def request_settings(user: User, user_roles: Sequence[Role], requested: Sequence
         reason_required=reason_required,
         reason_source=reason_source,
     )
+
+
+def _system_annotations(
+    user: User, roles: Sequence[Role], requested: Sequence[str]
+) -> Mapping[str, tuple[str, ...]]:
+    """requestValidator.systemAnnotations: each allow.request annotation of a role whose request matchers
+    match a requested role, unless any role's deny.request lists the same key and value; sorted."""
+    denied = {
+        (key, value)
+        for grant in _grants(user, roles, review=False, allow=False)
+        for key, templates in cast(RequestConditions, grant.conditions).annotations.items()
+        for template in templates
+        for value in _expand(template, user.traits)
+    }
+    found: dict[str, set[str]] = {}
+    for grant in _grants(user, roles, review=False, allow=True):
+        annotations = cast(RequestConditions, grant.conditions).annotations
+        if not annotations or not any(m.matches(name) for name in requested for m in grant.matchers):
+            continue
+        for key, templates in annotations.items():
+            for template in templates:
+                for value in _expand(template, user.traits):
+                    if (key, value) not in denied:
+                        found.setdefault(key, set()).add(value)
+    return MappingProxyType({key: tuple(sorted(values)) for key, values in sorted(found.items())})
+
+
+_INTERNAL_TRAITS = frozenset(
+    "logins windows_logins kubernetes_groups kubernetes_users db_names db_users db_roles aws_role_arns "
+    "azure_identities gcp_service_accounts jwt github_orgs".split()
+)
+_TRAIT_TEMPLATE = re.compile(r"([^{}]*)\{\{\s*(internal|external)(?:\.(\w+)|\[\"([^\"]+)\"\])\s*\}\}([^{}]*)")
+
+
+def _expand(template: str, traits: Mapping[str, Sequence[str]]) -> list[str]:
+    """Teleport's ApplyValueTraits for an annotation value: a literal, or one trait interpolated.
+
+    A trait the user lacks yields nothing (Teleport skips the value). Template functions such as
+    `email.local` are not mirrored: such a value raises `PolicyError`.
+    """
+    if "{{" not in template and "}}" not in template:
+        return [template]
+    match = _TRAIT_TEMPLATE.fullmatch(template)
+    if match is None:
+        raise PolicyError(f"cannot expand the annotation value {template!r}")
+    prefix, namespace, name, quoted_name, suffix = match.groups()
+    if namespace == "internal" and (name or quoted_name) not in _INTERNAL_TRAITS:
+        return []  # Teleport: "unsupported variable", and the value is skipped
+    return [f"{prefix}{value}{suffix}" for value in traits.get(name or quoted_name, ()) if value]
 
 
 def _push(thresholds: list[Threshold], threshold: Threshold) -> int:

@@ -171,6 +171,9 @@ class Store:
             resource_expiry=now + min(PENDING_TTL, access),
             thresholds=thresholds,
             role_threshold_mapping=mapping,
+            # Computed from the requester's roles, whatever the client sent: lib/services/access_request.go
+            # (requestValidator.systemAnnotations, called from validate()).
+            system_annotations=settings.system_annotations,
             suggested_reviewers=tuple(dict.fromkeys(draft.suggested_reviewers or settings.suggested_reviewers)),
             reviews=(),
             resolve_reason="",
