@@ -199,6 +199,8 @@ class RequestSettings:
     )
     suggested_reviewers: tuple[str, ...] = ()
     max_duration: timedelta | None = None
+    # Per requested role, the longest allow.request.max_duration among the roles granting it.
+    role_max_durations: Mapping[str, timedelta] = field(default_factory=lambda: MappingProxyType({}))
     reason_required: bool = False
     # Teleport's explanation, e.g. 'required for role "dba"'; empty when no reason is required.
     reason_source: str = ""
@@ -245,6 +247,7 @@ def request_settings(user: User, user_roles: Sequence[Role], requested: Sequence
             dict.fromkeys(s for r in roles if r.allow.request for s in r.allow.request.suggested_reviewers)
         ),
         max_duration=min(longest.values(), default=None),
+        role_max_durations=MappingProxyType(longest),
         reason_required=reason_required,
         reason_source=reason_source,
     )
