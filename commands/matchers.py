@@ -79,7 +79,8 @@ def compile_matcher(expr: str) -> Matcher:
     prefix, inner, suffix = template.groups()
     call = _REGEXP_CALL.fullmatch(inner)
     if call is None:
-        raise UnsupportedMatcher(
+        # Teleport's matcher parser knows no variables: interpolation fails there too.
+        raise MatcherError(
             f"{expr!r}: role matchers support only regexp.match and regexp.not_match, not interpolation"
         )
     try:
@@ -113,6 +114,11 @@ def _glob_match(pattern: str, value: str) -> bool:
             return False
         position = found + len(part)
     return True
+
+
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """A `^...$` pattern compiled the way Go reads it, or `MatcherError`/`UnsupportedMatcher` saying why not."""
+    return _compile_regex(pattern)
 
 
 @functools.lru_cache(maxsize=1024)

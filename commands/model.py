@@ -124,6 +124,9 @@ class RequestConditions:
     search_as_roles: tuple[str, ...] = ()
     max_duration: timedelta | None = None
     reason_mode: str = ""
+    # `annotations`: key -> values (which may name traits, `{{external.team}}`); Teleport copies the ones
+    # that apply into a new request's system annotations.
+    annotations: Traits = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)

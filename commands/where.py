@@ -1,30 +1,41 @@
 """The `where` predicates of Teleport's review rules and threshold filters, parsed by hand and never `eval`ed.
 
-Teleport evaluates these with vulcand/predicate over a JSON-tagged context (`NewJSONBoolParser` in
-`lib/services`), offering the operators `&&`, `||`, `!` and the functions `contains` and `equals`. This
+Teleport evaluates these with its typed predicate parser (`lib/utils/typical/parser.go`) over the contexts
+built in `lib/services/access_request.go` (`newReviewPermissionParser`, `newThresholdFilterParser`): the
+operators `&&`, `||`, `!`, `==`, `!=` and the functions `contains`, `equals` and `regexp.match`. This
 module accepts that dialect and nothing more:
 
     expr      := or_expr
     or_expr   := and_expr ( "||" and_expr )*
-    and_expr  := unary ( "&&" unary )*
+    and_expr  := compare ( "&&" compare )*
+    compare   := unary ( ( "==" | "!=" ) unary )*           both sides strings
     unary     := "!" unary | primary
     primary   := "(" expr ")" | call | selector | STRING
-    call      := FUNC "(" [ expr ( "," expr )* ] ")"          FUNC is contains | equals
-    selector  := NAME "." NAME ( "." NAME | "[" STRING "]" )*
+    call      := FUNC "(" [ expr ( "," expr )* ] ")"       FUNC is contains | equals | regexp.match
+    selector  := NAME "." NAME ( "." NAME | "[" expr "]" )*
     STRING    := '"' { char | escape } '"'  |  '`' { any char but '`' } '`'
     escape    := \\a \\b \\f \\n \\r \\t \\v \\\\ \\" | \\xHH | \\uHHHH | \\UHHHHHHHH | \\OOO (octal)
     NAME      := [A-Za-z_][A-Za-z0-9_]*
 
 Selectors name `namespace.field` in the context (`reviewer.roles`, `reviewer.traits`, `request.roles`,
 `request.reason`, `request.system_annotations`, `review.reason`, `review.annotations`); a further
-`.key` or `["key"]` indexes a trait-style map, and a missing key is the empty list, as in Teleport's
-`GetStringMapValue`. Values are strings, lists of strings, or such maps. `contains(list, string)` and
-`equals(a, b)` (string/string or list/list) return booleans, and the whole expression must be a boolean.
+`.key` or `["key"]` indexes a trait-style map, and a missing key is the empty list, as in Go. Values are
+strings, lists of strings, or such maps. As in Teleport's `coerce`, a string is accepted wherever a list
+is expected (`contains(request.reason, "x")` tests the one-element list). `contains(list, string)`,
+`regexp.match(list, pattern)` (true when any element matches; a pattern not written `^...$` is a glob,
+as in `lib/utils/replace.go`) and `equals(a, b)` (string/string or list/list) return booleans, and the
+whole expression must be a boolean.
 
-Everything else -- unknown names or functions, wrong arity, mixed types, trailing tokens, input over
-`MAX_LENGTH` characters or nested deeper than `MAX_DEPTH` -- raises `WhereError` with the reason. Where
-Teleport's `contains`/`equals` quietly return false on mismatched types, we refuse instead: a caller that
-cannot decide must fail closed.
+Like Teleport, `&&` and `||` stop once the left side decides, and the checks Teleport makes when it
+parses (names, arity, argument types) hold everywhere, while those it makes when it evaluates
+(`equals` on mismatched types, an invalid pattern) only count where evaluation reaches.
+
+Errors, drawn as a tree:
+
+    WhereError           Teleport would refuse this too (syntax, names, types) -- callers fail closed
+      └── Undecidable    valid for Teleport, but beyond what the bot evaluates faithfully (input over
+                         `MAX_LENGTH` characters, nesting deeper than `MAX_DEPTH`, a pattern Python and
+                         Go's RE2 could read differently)
 """
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ class WhereError(ValueError):
     """A `where` expression that cannot be evaluated; the message says why."""
 
 
+class Undecidable(WhereError):
+    """An expression Teleport evaluates but the bot cannot evaluate faithfully."""
+
+
 @dataclass(frozen=True)
 class _Token:
     kind: str  # "name", "string", "op" or "end"
@@ -53,7 +68,7 @@ class _Token:
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OPERATORS = ("&&", "||", "!", "(", ")", ",", ".", "[", "]")
+_OPERATORS = ("&&", "||", "==", "!=", "!", "(", ")", ",", ".", "[", "]")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
@@ -142,21 +157,26 @@ def _describe(value: Value) -> str:
 
 
 class _Parser:
-    """Recursive descent that evaluates as it parses; both sides of && and || are always evaluated,
-    so an error anywhere in the expression surfaces whatever the data is."""
+    """Recursive descent that evaluates as it parses. Where `&&` or `||` is already decided, the rest is
+    still parsed and type-checked, but not evaluated (`live` is false), as Teleport would."""
 
     def __init__(self, text: str, context: Mapping[str, Mapping[str, object]]) -> None:
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
+        self.live = True
         self.context = context
 
     @property
     def token(self) -> _Token:
         return self.tokens[self.index]
 
+    def _at(self, text: str, offset: int = 0) -> bool:
+        token = self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+        return token.kind == "op" and token.text == text
+
     def _take(self, text: str) -> bool:
-        if self.token.kind == "op" and self.token.text == text:
+        if self._at(text):
             self.index += 1
             return True
         return False
@@ -183,22 +203,41 @@ class _Parser:
         return self._chain("||", self._and)
 
     def _and(self) -> Value:
-        return self._chain("&&", self._unary)
+        return self._chain("&&", self._compare)
 
     def _chain(self, operator: str, operand: Callable[[], Value]) -> Value:
         left = operand()
-        while self.token.kind == "op" and self.token.text == operator:
+        while self._at(operator):
             pos = self.token.pos
             self.index += 1
-            right = operand()
-            left, right = self._boolean(left, operator, pos), self._boolean(right, operator, pos)
-            left = (left or right) if operator == "||" else (left and right)
+            left = self._boolean(left, operator, pos)
+            decided = left if operator == "||" else not left
+            was_live, self.live = self.live, self.live and not decided
+            try:
+                right = self._boolean(operand(), operator, pos)
+            finally:
+                self.live = was_live
+            if not decided:
+                left = right
+        return left
+
+    def _compare(self) -> Value:
+        left = self._unary()
+        while self._at("==") or self._at("!="):
+            operator, pos = self.token.text, self.token.pos
+            self.index += 1
+            right = self._unary()
+            if not isinstance(left, str) or not isinstance(right, str):
+                raise WhereError(
+                    f"{operator!r} at position {pos} compares strings, got {_describe(left)} and {_describe(right)}"
+                )
+            left = (left == right) if operator == "==" else (left != right)
         return left
 
     def _unary(self) -> Value:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise WhereError(f"the expression nests deeper than {MAX_DEPTH} levels")
+            raise Undecidable(f"the expression nests deeper than {MAX_DEPTH} levels")
         try:
             pos = self.token.pos
             if self._take("!"):
@@ -217,16 +256,28 @@ class _Parser:
             self.index += 1
             return token.text
         if token.kind == "name":
+            name = self._function_name()
+            if name is not None:
+                return self._call(name, token.pos)
             self.index += 1
-            if self.token.kind == "op" and self.token.text == "(":
-                return self._call(token)
             return self._selector(token)
         found = token.text or "the end of the expression"
         raise WhereError(f"expected a value at position {token.pos}, found {found!r}")
 
-    def _call(self, name: _Token) -> Value:
-        if name.text not in ("contains", "equals"):
-            raise WhereError(f"unknown function {name.text!r} at position {name.pos}")
+    def _function_name(self) -> str | None:
+        """`name(` or `name.name(`: consume the name and return it; otherwise consume nothing."""
+        parts, offset = [self.token.text], 1
+        while self._at(".", offset) and self.tokens[self.index + offset + 1].kind == "name":
+            parts.append(self.tokens[self.index + offset + 1].text)
+            offset += 2
+        if not self._at("(", offset):
+            return None
+        self.index += offset
+        return ".".join(parts)
+
+    def _call(self, name: str, pos: int) -> Value:
+        if name not in _FUNCTIONS:
+            raise WhereError(f"unknown function {name!r} at position {pos}")
         self._expect("(")
         args: list[Value] = []
         if not self._take(")"):
@@ -235,19 +286,32 @@ class _Parser:
                 args.append(self._or())
             self._expect(")")
         if len(args) != 2:
-            raise WhereError(f"{name.text}() takes 2 arguments, got {len(args)} at position {name.pos}")
+            raise WhereError(f"{name}() takes 2 arguments, got {len(args)} at position {pos}")
         first, second = args
-        if name.text == "contains":
-            if not isinstance(first, tuple) or not isinstance(second, str):
-                raise WhereError(
-                    f"contains() at position {name.pos} needs a list and a string, "
-                    f"got {_describe(first)} and {_describe(second)}"
-                )
+        if name == "equals":
+            return self._equals(first, second, pos)
+        # contains and regexp.match take a list (a string is a list of one) and a string.
+        if isinstance(first, str):
+            first = (first,)
+        if not isinstance(first, tuple) or not isinstance(second, str):
+            raise WhereError(
+                f"{name}() at position {pos} needs a list and a string, "
+                f"got {_describe(first)} and {_describe(second)}"
+            )
+        if not self.live:
+            return False
+        if name == "contains":
             return second in first
+        return regexp_match(first, second)
+
+    def _equals(self, first: Value, second: Value, pos: int) -> bool:
+        # Teleport's equalsFunc takes any two values and checks their types only when it runs.
+        if not self.live:
+            return False
         if isinstance(first, (str, tuple)) and type(first) is type(second):
             return first == second
         raise WhereError(
-            f"equals() at position {name.pos} compares two strings or two lists, "
+            f"equals() at position {pos} compares two strings or two lists, "
             f"got {_describe(first)} and {_describe(second)}"
         )
 
@@ -264,7 +328,7 @@ class _Parser:
         if field.text not in namespace:
             raise WhereError(f"unknown identifier {path!r} at position {first.pos}")
         value = _normalise(namespace[field.text], path)
-        while self.token.kind == "op" and self.token.text in (".", "["):
+        while self._at(".") or self._at("["):
             value = self._index(value, path)
         return value
 
@@ -275,16 +339,65 @@ class _Parser:
             if key.kind != "name":
                 raise WhereError(f"expected a key name at position {key.pos}")
             self.index += 1
+            name: Value = key.text
         else:
             self._expect("[")
             key = self.token
-            if key.kind != "string":
-                raise WhereError(f"expected a string key at position {key.pos}")
-            self.index += 1
+            name = self._or()
             self._expect("]")
+            if not isinstance(name, str):
+                raise WhereError(f"expected a string key at position {key.pos}, got {_describe(name)}")
         if not isinstance(value, Mapping):
             raise WhereError(f"{path} is {_describe(value)} and cannot be indexed (position {pos})")
-        return value.get(key.text, ())
+        return value.get(name, ())
+
+
+_FUNCTIONS = ("contains", "equals", "regexp.match")
+
+
+def regexp_match(values: Sequence[str], pattern: str) -> bool:
+    """Teleport's regexpMatchFunc (`utils.RegexMatchesAny`): does any value match `pattern`?
+
+    A pattern written `^...$` is a regular expression; anything else is a glob whose `*` matches any run
+    of characters but a newline (Go's `.`). An invalid pattern is a `WhereError`; one that RE2 and
+    Python could read differently, or a value too long to search safely, is `Undecidable`.
+    """
+    if pattern.startswith("^") and pattern.endswith("$"):
+        # Imported here: commands.matchers imports this module for its string literals.
+        from commands import matchers
+
+        try:
+            regex = matchers.compile_regex(pattern)
+        except matchers.UnsupportedMatcher as err:
+            raise Undecidable(str(err)) from None
+        except matchers.PolicyError as err:
+            raise WhereError(str(err)) from None
+        for value in values:
+            if len(value) > matchers.MAX_VALUE or "\n" in value:
+                # Python's $ also matches before a final newline; Go's does not.
+                raise Undecidable(f"{value[:40]!r} is too long or spans lines to be matched safely")
+        return any(regex.search(value) is not None for value in values)
+    if "\n" in pattern and any("\n" in value for value in values):
+        raise Undecidable("a glob spanning lines cannot be matched safely")
+    return any(_glob(pattern, value) for value in values)
+
+
+def _glob(pattern: str, value: str) -> bool:
+    """`^` + GlobToRegexp + `$` without a regex: `*` is the only wildcard, so leftmost search is exact."""
+    if "*" not in pattern:
+        return value == pattern
+    if "\n" in value:
+        return False  # a newline can only fall inside a `*`, and Go's `.` does not match it
+    first, *middle, last = pattern.split("*")
+    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in middle:
+        found = value.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def _normalise(raw: object, path: str) -> Value:
@@ -306,7 +419,7 @@ def evaluate(expr: str, context: Mapping[str, Mapping[str, object]]) -> bool:
     if not isinstance(expr, str):
         raise WhereError("the expression is not text")
     if len(expr) > MAX_LENGTH:
-        raise WhereError(f"the expression is longer than {MAX_LENGTH} characters")
+        raise Undecidable(f"the expression is longer than {MAX_LENGTH} characters")
     if not expr.strip():
         raise WhereError("the expression is empty")
     return _Parser(expr, context).parse()

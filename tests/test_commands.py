@@ -188,6 +188,19 @@ async def test_request_stores_roles_reason_duration_and_reviewers(
     assert reply.cards[0].actions == ()  # alice cannot review her own request
 
 
+async def test_the_card_shows_the_access_teleport_grants_for_a_short_request(
+    ctx: Context, teleport: DevTeleport
+) -> None:
+    # Teleport's validate(): --for 13m is 13 minutes of access and 13-minute certificates, not 30 hours.
+    reply = await say(ctx, "alice", "request dba --for 13m INC-4411 quick look")
+
+    stored = only_request(teleport)
+    assert stored.created and stored.access_expires and stored.session_ttl and stored.resource_expiry
+    for moment in (stored.access_expires, stored.session_ttl, stored.resource_expiry):
+        assert abs(moment - stored.created - timedelta(minutes=13)) < timedelta(seconds=5)
+    assert field(reply, "Access until").startswith(f"{stored.access_expires:%Y-%m-%d %H:%M} UTC")
+
+
 async def test_request_names_the_reviewers_asked_for(ctx: Context, teleport: DevTeleport) -> None:
     reply = await say(ctx, "alice", "request dba --reviewers @carol,bob INC-1")
     assert only_request(teleport).suggested_reviewers == ("carol", "bob")

@@ -203,15 +203,57 @@ REVIEW_TABLE = r"""
   request: [dba]
   expect: [false, "cannot evaluate the where clause of role r: unknown identifier 'review'"]
 - id: where with a type error refuses
-  roles: {r: {allow: {review_requests: {roles: [dba], where: 'contains(request.reason, "x")'}}}}
+  roles: {r: {allow: {review_requests: {roles: [dba], where: 'equals(request.roles, "dba")'}}}}
   request: [dba]
   expect: [false, cannot evaluate the where clause of role r]
-- id: an undecidable where refuses even when another role allows
+- id: a where Teleport cannot evaluate refuses even when another role allows
   roles:
     reviewer: {allow: {review_requests: {roles: [dba]}}}
-    odd: {allow: {review_requests: {roles: [dba], where: 'request.reason == "x"'}}}
+    odd: {allow: {review_requests: {roles: [dba], where: 'equals(request.roles, "dba")'}}}
   request: [dba]
   expect: [false, cannot evaluate the where clause of role odd]
+- id: contains on a string tests it as a one-element list, as Teleport does
+  roles: {r: {allow: {review_requests: {roles: [dba], where: 'contains(request.reason, "INC-1")'}}}}
+  request: [dba]
+  expect: [true, allowed by your role r]
+- id: regexp.match in where
+  roles: {r: {allow: {review_requests: {roles: [dba], where: 'regexp.match(request.reason, "INC-*")'}}}}
+  request: [dba]
+  expect: [true, allowed by your role r]
+- id: == in where
+  roles: {r: {allow: {review_requests: {roles: [dba], where: 'request.reason == "INC-2"'}}}}
+  request: [dba]
+  expect: [false, none of your roles allows reviewing requests for dba]
+- id: a where only the bot cannot evaluate leaves that role out; another role still allows
+  roles:
+    reviewer: {allow: {review_requests: {roles: [dba]}}}
+    odd: {allow: {review_requests: {roles: ['*'], where: 'regexp.match(request.roles, "^(a+)+$")'}}}
+  request: [dba]
+  expect: [true, allowed by your role reviewer]
+- id: a where only the bot cannot evaluate leaves that role out, and says so
+  roles:
+    reviewer: {allow: {review_requests: {roles: [dev]}}}
+    odd: {allow: {review_requests: {roles: ['*'], where: 'regexp.match(request.roles, "^(a+)+$")'}}}
+  request: [dba]
+  expect: [false, "none of your roles allows reviewing requests for dba; the where clause of role odd could not be evaluated"]
+- id: a deny where only the bot cannot evaluate refuses when its roles match
+  roles:
+    reviewer: {allow: {review_requests: {roles: [dba]}}}
+    d: {deny: {review_requests: {roles: [dba], where: 'regexp.match(request.roles, "^(a+)+$")'}}}
+  request: [dba]
+  expect: [false, cannot evaluate the where clause of role d]
+- id: a deny where only the bot cannot evaluate does not matter when its roles match none
+  roles:
+    reviewer: {allow: {review_requests: {roles: [dba]}}}
+    d: {deny: {review_requests: {roles: [root], where: 'regexp.match(request.roles, "^(a+)+$")'}}}
+  request: [dba]
+  expect: [true, allowed by your role reviewer]
+- id: an allow role the bot cannot evaluate is left out; another role still allows
+  roles:
+    reviewer: {allow: {review_requests: {roles: [dba]}}}
+    odd: {allow: {review_requests: {roles: ['^(a+)+$']}}}
+  request: [dba]
+  expect: [true, allowed by your role reviewer]
 - id: no review_requests at all
   roles: {plain: {allow: {logins: [ubuntu]}}}
   request: [dba]

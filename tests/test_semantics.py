@@ -10,7 +10,7 @@ import pytest
 
 from chatops_bot.devstack import semantics
 from chatops_bot.devstack.seed import Seed, SeedError, load_seed
-from commands.errors import AccessDenied, BadParameter, NotImplementedByServer
+from commands.errors import AccessDenied, AlreadyExists, BadParameter, NotImplementedByServer
 from commands.model import AccessRequest, RequestState, Review, Threshold
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_approve_two_needs_two_distinct_reviewers(seed: Seed) -> None:
     request = new_request(seed, ("requester-two",), ("dba",))
     once = review(seed, request, "bob", APPROVE, "first")
     assert once.state is RequestState.PENDING
-    with pytest.raises(AccessDenied, match="has already reviewed"):
+    with pytest.raises(AlreadyExists, match="has already reviewed"):
         review(seed, once, "bob", APPROVE)
     twice = review(seed, once, "carol", APPROVE, "second")
     assert (twice.state, twice.resolve_reason) == (APPROVE, "second")
@@ -165,8 +165,10 @@ def test_reviews_are_checked_like_teleport(seed: Seed) -> None:
             [seed.roles["reviewer"]],
         )
     resolved = review(seed, request, "bob", APPROVE)
-    with pytest.raises(BadParameter, match="already approved"):
+    with pytest.raises(AccessDenied, match="the access request has been already approved"):
         review(seed, resolved, "carol", APPROVE)
+    with pytest.raises(AlreadyExists, match="has already reviewed"):
+        review(seed, resolved, "bob", DENY)  # Teleport checks the author before the state
 
 
 def test_an_undecidable_threshold_filter_rejects_the_review(seed: Seed) -> None:

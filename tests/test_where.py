@@ -45,6 +45,20 @@ CONTEXT = where.threshold_filter_context(
         ('(equals("a", "b") || equals("a", "a")) && equals("c", "c")', True),
         ('equals("\\x41\\u0042\\U00000043\\103", "ABCC")', True),
         ('  contains( reviewer.roles ,\n"reviewer" )  ', True),
+        # Teleport's parser takes a string where a list is expected: a list of that one string.
+        ('contains(request.reason, "x")', False),
+        ('contains(review.reason, "looks fine")', True),
+        ('request.reason == "x"', False),
+        ('review.reason == "looks fine" && request.reason != "x"', True),
+        ('contains(reviewer.traits[review.reason], "x")', False),
+        ('regexp.match(reviewer.roles, "dba-*")', True),
+        ('regexp.match(reviewer.roles, "*-admin")', True),
+        ('regexp.match(reviewer.roles, "dba")', False),
+        ('regexp.match(request.reason, "^INC-[0-9]+ .*$")', True),
+        ('regexp.match(request.reason, "INC-4")', False),
+        # && and || stop once decided, as in Teleport: what is not evaluated cannot fail.
+        ('contains(request.roles, "root") && equals(request.roles, "dba")', False),
+        ('contains(request.roles, "dba") || regexp.match(request.roles, "^(dba$")', True),
     ],
 )
 def test_grammar(expr: str, expected: bool) -> None:
@@ -65,7 +79,12 @@ def test_grammar(expr: str, expected: bool) -> None:
         ("length(request.roles)", "unknown function 'length'"),
         ("contains(request.roles)", "takes 2 arguments, got 1"),
         ('equals("a", "b", "c")', "takes 2 arguments, got 3"),
-        ('contains(request.reason, "x")', "needs a list and a string"),
+        ('contains(request.roles, request.roles)', "needs a list and a string"),
+        ('regexp.match(request.roles, reviewer.roles)', "needs a list and a string"),
+        ('regexp.match(request.roles, "^(dba$")', "cannot use the regular expression"),
+        ('request.roles == "dba"', "compares strings, got a list"),
+        ('contains(request.roles, "x") == "x"', "compares strings, got a boolean"),
+        ('reviewer.roles.contains("x")', "unknown function 'reviewer.roles.contains'"),
         ('equals(request.roles, "dba")', "compares two strings or two lists"),
         ("!request.reason", "'!' at position 0 needs booleans"),
         ('request.reason && equals("a", "a")', "'&&' at position 15 needs booleans"),
@@ -73,12 +92,12 @@ def test_grammar(expr: str, expected: bool) -> None:
         ('equals("a", "a"))', "unexpected ')'"),
         ('(equals("a", "a")', "expected ')'"),
         ('equals("a", "a") & equals("a", "a")', "unexpected character '&'"),
-        ('request.reason == "x"', "unexpected character '='"),
         ('equals(request.reason, "unterminated)', "unterminated string"),
         ('equals("\\q", "q")', "unknown escape"),
         ('equals("\\uD800", "x")', "not a valid character"),
         ('request.reason["k"]', "cannot be indexed"),
-        ('contains(reviewer.traits[team], "x")', "expected a string key"),
+        ('contains(reviewer.traits[team], "x")', "unknown identifier 'team'"),
+        ('contains(reviewer.traits[request.roles], "x")', "expected a string key"),
         ("!" * 40 + 'equals("a", "a")', "nests deeper"),
         ("(" * 40 + 'equals("a", "a")' + ")" * 40, "nests deeper"),
         ('equals("' + "x" * 2000 + '", "x")', "longer than 2000"),
@@ -160,3 +179,25 @@ def test_contains_agrees_with_python(needle: str, haystack: list[str]) -> None:
 def test_a_malformed_context_is_a_where_error_too() -> None:
     with pytest.raises(where.WhereError, match="neither a string"):
         where.evaluate('contains(request.roles, "x")', {"request": {"roles": [1, 2]}})
+
+
+def test_patterns_are_read_as_go_reads_them() -> None:
+    context = {"request": {"roles": ("dba",), "reason": "a very\ngood reason", "system_annotations": {}}}
+    # A glob's * is Go's `.*`, which stops at a newline.
+    assert where.evaluate('regexp.match(request.reason, "*good*")', context) is False
+    assert where.evaluate('regexp.match(request.roles, "d*")', context) is True
+    # Python's $ also matches before a final newline, Go's does not: the bot cannot decide, so it says so.
+    with pytest.raises(where.Undecidable):
+        where.evaluate('regexp.match(request.reason, "^a.*$")', context)
+    with pytest.raises(where.Undecidable, match="could backtrack"):
+        where.evaluate('regexp.match(request.roles, "^(a+)+$")', context)
+
+
+def test_limits_of_the_bot_are_undecidable_not_wrong() -> None:
+    with pytest.raises(where.Undecidable):
+        where.evaluate('equals("' + "x" * 2000 + '", "x")', CONTEXT)
+    with pytest.raises(where.Undecidable):
+        where.evaluate("!" * 40 + 'equals("a", "a")', CONTEXT)
+    with pytest.raises(where.WhereError) as caught:
+        where.evaluate("fakefunc(reviewer.roles)", CONTEXT)
+    assert not isinstance(caught.value, where.Undecidable)

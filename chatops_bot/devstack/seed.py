@@ -156,7 +156,6 @@ def _request(reader: _Reader, value: Any, path: str) -> RequestConditions | None
     if value is None:
         return None
     block = reader.mapping(value, path, _REQUEST_KEYS)
-    reader.traits(block.get("annotations"), f"{path}.annotations")  # checked, not modelled
     reason = reader.mapping(block.get("reason"), f"{path}.reason", {"mode"})
     mode = reader.string(reason.get("mode"), f"{path}.reason.mode")
     if mode not in REASON_MODES:
@@ -172,6 +171,7 @@ def _request(reader: _Reader, value: Any, path: str) -> RequestConditions | None
         search_as_roles=reader.strings(block.get("search_as_roles"), f"{path}.search_as_roles"),
         max_duration=reader.duration(block.get("max_duration"), f"{path}.max_duration"),
         reason_mode=mode,
+        annotations=reader.traits(block.get("annotations"), f"{path}.annotations"),
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from commands import policy, where
-from commands.errors import AccessDenied, BadParameter, NotImplementedByServer
+from commands.errors import AccessDenied, AlreadyExists, BadParameter, NotImplementedByServer
 from commands.model import AccessRequest, RequestState, Review, Role, Threshold, User
 
 RoleThresholdMapping = Mapping[str, tuple[tuple[int, ...], ...]]
@@ -71,6 +71,9 @@ def resolution(request: AccessRequest) -> tuple[RequestState, str] | None:
     approvals, denials = [0] * len(thresholds), [0] * len(thresholds)
     denied = approved = False
     for review in reviews:
+        if review.proposed_state is RequestState.PROMOTED:
+            # "Promote skips the threshold check": the promotion decides, like a denial without counts.
+            return RequestState.PROMOTED, review.reason
         for index in review.threshold_indexes:
             if index >= len(thresholds):
                 raise BadParameter(f"threshold index {index} out of range")
@@ -100,13 +103,13 @@ def resolution(request: AccessRequest) -> tuple[RequestState, str] | None:
 
 
 def _check_compatible(request: AccessRequest, review: Review) -> None:
-    """Teleport's checkReviewCompat."""
-    if review.proposed_state not in (RequestState.APPROVED, RequestState.DENIED):
+    """Teleport's checkReviewCompat (lib/services/access_request.go)."""
+    if not review.proposed_state.resolved:
         raise BadParameter(f"invalid state proposal: {review.proposed_state.name} (expected approval/denial)")
     if not request.thresholds:
         raise BadParameter("request is uninitialized or does not support reviews")
     if any(existing.author == review.author for existing in request.reviews):
-        raise AccessDenied(f'user "{review.author}" has already reviewed this request')
+        raise AlreadyExists(f'user "{review.author}" has already reviewed this request')
     mapping = request.role_threshold_mapping
     if review.roles and len(set(review.roles)) != len(mapping):
         raise NotImplementedByServer(
@@ -125,21 +128,27 @@ def apply_review(
     *,
     now: datetime | None = None,
 ) -> AccessRequest:
-    """Check and append `review`, count it toward its thresholds and apply any resulting state change."""
-    if request.state.resolved:
-        raise BadParameter(f"the access request has been already {request.state.name.lower()}")
-    if review.author and review.author != reviewer.name:
-        raise BadParameter(f'mismatched review author (expected "{reviewer.name}", got "{review.author}")')
-    review = replace(review, author=reviewer.name, roles=tuple(sorted(set(review.roles))))
+    """Check and append `review`, count it toward its thresholds and apply any resulting state change.
+
+    In Teleport's order (DynamicAccessService.ApplyAccessReview in lib/services/local/dynamic_access.go,
+    then ApplyAccessReview in lib/services/access_request.go): may the reviewer review it at all, is the
+    review compatible (a second review by the same author is AlreadyExists), which thresholds it counts
+    toward, and only then is a request that is no longer pending refused, as AccessDenied.
+    """
     decision = policy.review_decision(reviewer, reviewer_roles, request)
     if not decision.allowed:
         raise AccessDenied(f'user "{reviewer.name}" cannot review this request: {decision.reason}')
+    if review.author and review.author != reviewer.name:
+        raise BadParameter(f'mismatched review author (expected "{reviewer.name}", got "{review.author}")')
+    review = replace(review, author=reviewer.name, roles=tuple(sorted(set(review.roles))))
     _check_compatible(request, review)
     review = replace(
         review,
         threshold_indexes=threshold_indexes(request, review, reviewer),
         created=review.created or now or datetime.now(UTC),
     )
+    if request.state.resolved:
+        raise AccessDenied(f"the access request has been already {request.state.name.lower()}")
     updated = replace(request, reviews=(*request.reviews, review))
     outcome = resolution(updated)
     if outcome is None:

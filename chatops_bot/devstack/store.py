@@ -16,13 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 from chatops_bot.devstack import semantics
 from chatops_bot.devstack.seed import Seed
-from commands import policy
+from commands import lifetimes, policy
 from commands.errors import AccessDenied, AlreadyExists, BadParameter, CompareFailed, NotFound
 from commands.model import AccessRequest, RequestState, Role, User
 
-MAX_ACCESS_DURATION = timedelta(days=14)
-MAX_CERT_DURATION = timedelta(hours=30)
-PENDING_TTL = timedelta(days=7)
 MAX_REASON_BYTES = 4096
 
 
@@ -153,59 +150,38 @@ class Store:
             # The backend's Create refuses an existing key: a re-sent ID must not reset a reviewed request.
             if request_id in self.requests and not dry_run:
                 raise AlreadyExists(f'access request "{request_id}" already exists')
-        if dry_run:
-            # Like Teleport: a dry run asks for the longest possible access, so it reveals the cap.
-            draft = replace(draft, max_duration=now + MAX_ACCESS_DURATION)
-        access = self._access_duration(draft, roles, settings.max_duration, now, caller_expires)
-        access_expires = now + access
-        session = min(access, self._session_ttl(roles, now, caller_expires))
+        # validate() in lib/services/access_request.go: the session TTL, access duration and pending TTL
+        # follow what the client asked for (max_duration, access expiry, pending expiry) within the
+        # caller's identity, the requested roles' max_session_ttl and max_duration (commands.lifetimes).
+        times = lifetimes.lifetimes(
+            now=now,
+            identity_expires=caller_expires,
+            access_expires=draft.access_expires,
+            max_duration=draft.max_duration,
+            resource_expiry=draft.resource_expiry,
+            role_ttls=[self.role(name).max_session_ttl for name in roles],
+            role_max=[settings.role_max_durations.get(name) for name in roles],
+            dry_run=dry_run,
+        )
         return replace(
             draft,
             id=request_id,
             roles=tuple(roles),
             state=RequestState.PENDING,
             created=now,
-            access_expires=access_expires,
-            max_duration=access_expires,
-            session_ttl=now + session,
-            resource_expiry=now + min(PENDING_TTL, access),
+            access_expires=times.access_expires,
+            max_duration=times.max_duration,
+            session_ttl=times.session_ttl,
+            resource_expiry=times.resource_expiry,
             thresholds=thresholds,
             role_threshold_mapping=mapping,
+            # Computed from the requester's roles, whatever the client sent: lib/services/access_request.go
+            # (requestValidator.systemAnnotations, called from validate()).
+            system_annotations=settings.system_annotations,
             suggested_reviewers=tuple(dict.fromkeys(draft.suggested_reviewers or settings.suggested_reviewers)),
             reviews=(),
             resolve_reason="",
         )
-
-    def _session_ttl(self, roles: Sequence[str], now: datetime, caller_expires: datetime | None) -> timedelta:
-        ttl = MAX_CERT_DURATION
-        if caller_expires is not None and timedelta(0) < caller_expires - now < ttl:
-            ttl = caller_expires - now
-        for name in roles:
-            role_ttl = self.role(name).max_session_ttl
-            if role_ttl and role_ttl < ttl:
-                ttl = role_ttl
-        return ttl
-
-    def _access_duration(
-        self,
-        draft: AccessRequest,
-        roles: Sequence[str],
-        role_max: timedelta | None,
-        now: datetime,
-        caller_expires: datetime | None,
-    ) -> timedelta:
-        """Teleport's calculateMaxAccessDuration: the request's max_duration, capped by the roles'."""
-        session = self._session_ttl(roles, now, caller_expires)
-        requested = draft.max_duration - now if draft.max_duration else None
-        if requested is not None and requested < timedelta(0):
-            raise BadParameter("invalid maxDuration: must be greater than creation time")
-        if requested is not None and requested > MAX_ACCESS_DURATION:
-            raise BadParameter(f"max_duration must be less than or equal to {MAX_ACCESS_DURATION}")
-        if role_max:
-            return min(role_max, requested) if requested else role_max
-        if requested and requested < session:
-            return requested
-        return session
 
     def update_plugin_data(
         self, request_id: str, plugin: str, values: dict[str, str], expect: dict[str, str]

@@ -324,11 +324,10 @@ class AuthService(_Servicer, authservice_pb2_grpc.AuthServiceServicer):
             submitted_by = caller.name
         if submission.Review.Annotations.Values:
             raise NotImplementedByServer("review annotations are not supported")
-        if review.proposed_state not in (RequestState.APPROVED, RequestState.DENIED):
-            raise BadParameter(f"invalid proposed state {review.proposed_state.name} for a review")
+        if review.proposed_state is RequestState.PROMOTED:
+            # lib/auth/auth_with_roles.go: promotion goes only through Enterprise's access-list API.
+            raise BadParameter("state promoted can be only set when promoting to access list")
         target = self.store.request(submission.RequestID)
-        if target.state is not RequestState.PENDING:
-            raise BadParameter(f"the access request has been already {target.state.name.lower()}")
         if review.roles and set(review.roles) != set(target.roles):
             raise BadParameter("reviews of a subset of the requested roles are not supported")
         author = self.store.user(author_name)
@@ -336,8 +335,8 @@ class AuthService(_Servicer, authservice_pb2_grpc.AuthServiceServicer):
         decision = policy.review_decision(author, author_roles, target)
         if not decision.allowed:
             raise AccessDenied(f'user "{author.name}" cannot review this request: {decision.reason}')
-        if any(r.author == author.name for r in target.reviews):
-            raise AccessDenied(f'user "{author.name}" has already reviewed this request')
+        # A second review, or one of a resolved request, is refused by semantics.apply_review, in
+        # Teleport's order and with its error kinds (lib/services/access_request.go).
         review = replace(
             review,
             author=author.name,

@@ -205,6 +205,7 @@ def _conditions_from_proto(pb: types_pb2.RoleConditions) -> RoleConditions:
             search_as_roles=tuple(r.SearchAsRoles),
             max_duration=duration_from_ns(r.MaxDuration),
             reason_mode=r.Reason.Mode if r.HasField("Reason") else "",
+            annotations=traits_from_proto(r.Annotations),
         )
     review = None
     if pb.HasField("ReviewRequests"):
@@ -241,6 +242,7 @@ def _conditions_to_proto(target: types_pb2.RoleConditions, c: RoleConditions) ->
         target.Request.MaxDuration = duration_to_ns(r.max_duration)
         if r.reason_mode:
             target.Request.Reason.Mode = r.reason_mode
+        traits_to_proto(target.Request.Annotations, r.annotations)
     if c.review_requests is not None:
         v = c.review_requests
         target.ReviewRequests.Roles.extend(v.roles)
