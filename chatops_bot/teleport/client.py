@@ -455,6 +455,6 @@ def _watch_event(event: authservice_pb2.Event) -> WatchEvent:
 
 
 def created_key(request: AccessRequest) -> tuple[datetime, str]:
-    # Ties broken by ID as ListAccessRequests does, so both paths give the same order.
+    # Ties broken by ID as ListAccessRequests does, so the mirror lists in the order Teleport does.
     return request.created or datetime.min.replace(tzinfo=UTC), request.id
 
