@@ -68,8 +68,16 @@ Command = Union[RequestCommand, ListCommand, ShowCommand, ReviewCommand, HelpCom
 _WHITESPACE = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
 # Phones and macOS turn typed quotes into curly ones; the lengths match, so positions still line up.
 _CURLY_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})
-# Phones and macOS also turn `--` into a dash, so `—for` means `--for`.
-_OPTION = re.compile(r"(?:--|[\u2013\u2014])[A-Za-z]")
+# Phones and macOS also turn `--` into a dash, so `—for` means `--for`; `-f` is an option too (a wrong
+# one), never the start of a reason.
+_OPTION = re.compile(r"(?:--|-|[\u2013\u2014])[A-Za-z]")
+# Options people reach for from other tools, and the one they mean.
+_ALIASES = {
+    "-f": "--for", "-for": "--for", "--duration": "--for", "-d": "--for", "--time": "--for", "--ttl": "--for",
+    "-r": "--reviewers", "--reviewer": "--reviewers", "-reviewers": "--reviewers",
+    "-m": "--reason", "--message": "--reason", "-reason": "--reason",
+}
+_ROLE_OPTIONS = ("--roles", "--role", "-roles", "-role")
 _NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
 _REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
 _UNREADABLE = re.compile("[\ud800-\udfff]")
@@ -123,12 +131,12 @@ class _Words:
     def option(self, allowed: tuple[str, ...], seen: dict[str, str]) -> tuple[str, str]:
         """Reads `--name value` or `--name=value`; the name must be allowed and not seen before."""
         token = self.next() or ""
-        if not token.startswith("--"):
+        if token.startswith(("\u2013", "\u2014")):
             token = "--" + token[1:]  # a dash typed as `—` or `–`
         name, equals, value = token.partition("=")
         name = name.lower()
         if name not in allowed:
-            raise UsageError(f"unknown option {_show(name)}.{_suggest(name, allowed)}")
+            raise UsageError(_unknown_option(name, allowed))
         if name in seen:
             raise UsageError(f"{_show(name)} is given twice.")
         if not equals:
@@ -273,10 +281,21 @@ def _free_text(text: str, options: tuple[str, ...]) -> str:
         if first is not None and second is None:
             return first
     for word in text.split():
-        name = ("--" + word[1:] if _OPTION.match(word) and word[0] != "-" else word).partition("=")[0]
-        if name.lower() in options:
+        name = ("--" + word[1:] if _OPTION.match(word) and word[0] != "-" else word).partition("=")[0].lower()
+        if name in options:
             raise UsageError(f"{_show(word)} must come before the reason text.")
+        if options and (name in _ALIASES or name in _ROLE_OPTIONS):
+            raise UsageError(_unknown_option(name, options))
     return text.strip(_WHITESPACE)
+
+
+def _unknown_option(name: str, allowed: tuple[str, ...]) -> str:
+    if _ALIASES.get(name) in allowed:
+        return f"unknown option {_show(name)}. Did you mean `{_ALIASES[name]}`?"
+    if name in _ROLE_OPTIONS and "--for" in allowed:
+        return (f"unknown option {_show(name)}: roles come first, without an option, separated by commas "
+                "(`/access request dba,ops --for 2h …`).")
+    return f"unknown option {_show(name)}.{_suggest(name, allowed)}"
 
 
 def _reason(text: str) -> str:

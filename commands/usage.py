@@ -32,7 +32,9 @@ SUBCOMMANDS: dict[str, Spec] = {
             "Separate roles with commas, no spaces. DURATION is a number and a unit (s, m, h, d), largest "
             "unit first: 30m, 2h, 1h30m, 1d; at most 14d. Options may be written --for=2h and come before "
             "the reason; the reason is the rest of the text, or --reason with one quoted text. "
-            "Up to 20 roles and 20 reviewers; a reason of at most 4096 bytes.\n"
+            "Up to 20 roles and 20 reviewers; a reason of at most 4096 bytes. Without --for, Teleport grants "
+            "the longest access the roles allow (their max_duration, else the session TTL); the reply says "
+            "until when.\n"
             "Example: /access request dba --for 2h INC-4411 replica lag",
         ),
         Spec(

@@ -36,6 +36,9 @@ def request(
     ("text", "expected"),
     [
         ("request dba", request("dba")),
+        # Dashes in a reason that are no option anyone means stay in it.
+        ("request dba INC-9 ran rm -rf /tmp/x", request("dba", reason="INC-9 ran rm -rf /tmp/x")),
+        ("request dba clock skew of -5 s", request("dba", reason="clock skew of -5 s")),
         (
             "request dba --for 2h INC-4411 replica lag",
             request("dba", duration=2 * H, reason="INC-4411 replica lag"),
@@ -102,6 +105,17 @@ def refusal(text: str) -> str:
         ("request dba --for 1h --for 2h", "`--for` is given twice."),
         ("request dba --fro 2h", "unknown option `--fro`. Did you mean `--for`?"),
         ("request dba --zzz", "unknown option `--zzz`. Choose one of: --for, --reviewers, --reason."),
+        # Options from other tools are refused wherever they stand, never swallowed into the reason.
+        ("request dba -f 2h INC-1", "unknown option `-f`. Did you mean `--for`?"),
+        ("request dba -for 2h INC-1", "unknown option `-for`. Did you mean `--for`?"),
+        ("request dba --duration 2h INC-1", "unknown option `--duration`. Did you mean `--for`?"),
+        ("request dba --duration=2h", "unknown option `--duration`. Did you mean `--for`?"),
+        ("request dba INC-1 disk full -f 2h", "unknown option `-f`. Did you mean `--for`?"),
+        ("request dba INC-1 --duration 2h", "unknown option `--duration`. Did you mean `--for`?"),
+        ("request -f 2h dba", "unknown option `-f`. Did you mean `--for`?"),
+        ("request dba -r bob INC-1", "unknown option `-r`. Did you mean `--reviewers`?"),
+        ("request --roles dba INC-1", "unknown option `--roles`: roles come first, without an option"),
+        ("request dba INC-1 --roles ops", "unknown option `--roles`: roles come first, without an option"),
         ("request dba fix it --for 2h", "`--for` must come before the reason text."),
         ("request dba fix it --reviewers=bob", "`--reviewers=bob` must come before the reason text."),
         ("request dba --reason x and more", "give the reason either with `--reason` or as text after"),
