@@ -6,6 +6,7 @@ renderer sees it. Renderers only lay out and escape for their platform.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -212,11 +213,17 @@ def duration_capped(asked: timedelta, allowed: timedelta, roles: Sequence[str]) 
     )
 
 
-def duration_was_capped(asked: timedelta, granted: timedelta, roles: Sequence[str]) -> str:
-    return (
-        f"You asked for {format_duration(asked)}, but {names(roles)} allows at most "
-        f"{format_duration(granted)} of access, so that is what this request grants."
-    )
+def not_requestable(refused: Sequence[str], allowed: Sequence[str]) -> str:
+    """`/access request dab`: what was refused, the nearest role this person may request, and the rest."""
+    text = f"You may not request {names(refused)}."
+    close = difflib.get_close_matches(refused[0], list(allowed), n=1) if allowed else []
+    if close:
+        text += f" Did you mean {names(close)}?"
+    if allowed:
+        text += f" Roles you may request: {names(sorted(allowed))}."
+    else:
+        text += " Teleport lets you request no role; ask an admin for a role with `allow.request`."
+    return text
 
 
 def reason_required(roles: Sequence[str]) -> str:

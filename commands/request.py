@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from commands import messages
 from commands.context import Context
-from commands.errors import BadParameter, NotImplementedByServer, UsageError
+from commands.errors import BackendError, BadParameter, PermissionRefused, UsageError
 from commands.grammar import RequestCommand
 from commands.reply import Invocation, Reply
 
@@ -29,24 +29,28 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
     except BadParameter as err:
         if not command.reason and "reason" in err.detail:
             raise UsageError(messages.reason_required(command.roles)) from None
+        if "can not request role" in err.detail:
+            raise PermissionRefused(await _not_requestable(command, user, ctx)) from None
         raise
     now = ctx.clock.now()
-    text = messages.created(request)
-    granted = request.requested_duration
-    if command.duration and granted is not None and granted + CAP_TOLERANCE < command.duration:
-        # Only when Teleport could not be asked beforehand (no dry run): say so rather than let it pass.
-        text += " " + messages.duration_was_capped(command.duration, granted, command.roles)
     return Reply(
-        text=text,
+        text=messages.created(request),
         cards=(messages.card(request, now=now, web_url=ctx.web_url(request.id)),),
     )
 
 
-async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> None:
-    """Teleport silently caps a duration at the roles' max_duration; we say so instead, before creating.
+async def _not_requestable(command: RequestCommand, user: str, ctx: Context) -> str:
+    """Which of the roles this person may not request, the nearest they may, and all they may."""
+    try:
+        allowed = (await ctx.backend.get_capabilities(user)).requestable_roles
+    except BackendError:
+        allowed = ()
+    refused = [role for role in command.roles if role not in allowed]
+    return messages.not_requestable(refused or list(command.roles), allowed)
 
-    A server older than CreateAccessRequestV2 has no dry run: then the reply says what was granted.
-    """
+
+async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> None:
+    """Teleport silently caps a duration at the roles' max_duration; we say so instead, before creating."""
     assert command.duration is not None
     try:
         preview = await ctx.backend.create_request(
@@ -57,8 +61,8 @@ async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> N
             suggested_reviewers=command.reviewers,
             dry_run=True,
         )
-    except (BadParameter, NotImplementedByServer):
-        return  # the real create reports a bad parameter with Teleport's words
+    except BadParameter:
+        return  # the real create reports a bad parameter, and the reply says what to do
     allowed = preview.requested_duration
     if allowed is not None and allowed + CAP_TOLERANCE < command.duration:
         raise UsageError(messages.duration_capped(command.duration, allowed, command.roles))

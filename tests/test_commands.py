@@ -228,7 +228,14 @@ async def test_request_for_a_role_alice_may_not_request_is_refused(
 ) -> None:
     for command in ("request dba-reviewer INC-1", "request dba-reviewer --for 1h INC-1"):
         text = await refused(ctx, teleport, "alice", command)
-        assert text == 'Teleport refused: user alice may not request role "dba-reviewer"'
+        assert text == "You may not request dba-reviewer. Roles you may request: dba."
+    assert requests(teleport) == []
+
+
+async def test_a_mistyped_role_gets_the_nearest_one_alice_may_request(ctx: Context, teleport: DevTeleport) -> None:
+    text = await refused(ctx, teleport, "alice", "request dab --for 1h INC-1")
+
+    assert text == "You may not request dab. Did you mean dba? Roles you may request: dba."
     assert requests(teleport) == []
 
 
@@ -277,7 +284,7 @@ async def test_hostile_role_name_in_teleports_refusal_pings_nobody(
 ) -> None:
     text = await refused(ctx, teleport, "alice", "request @channel INC-1")
     assert "@channel" not in text
-    assert text == 'Teleport refused: user alice may not request role "@\u2060channel"'
+    assert text == "You may not request @\u2060channel. Roles you may request: dba."
 
 
 # --- list -----------------------------------------------------------------------------------------------

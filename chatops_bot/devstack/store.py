@@ -133,9 +133,11 @@ class Store:
                 raise BadParameter(f'user "{user.name}" can not request any roles')
         if not roles:
             raise BadParameter("access request must specify at least one role")
-        decision = policy.request_permission(user, user_roles, roles)
-        if not decision.allowed:
-            raise AccessDenied(decision.reason)
+        for role in roles:
+            # BadParameter, naming the user and the role, as RequestValidator.Validate does
+            # (lib/services/access_request.go, "verify that all requested roles are permissible").
+            if not policy.request_permission(user, user_roles, [role]).allowed:
+                raise BadParameter(f'user "{user.name}" can not request role "{role}"')
         settings = policy.request_settings(user, user_roles, roles)
         if settings.reason_required and not draft.reason.strip():
             raise BadParameter(f"request reason must be specified ({settings.reason_source})")
