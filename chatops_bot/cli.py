@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from chatops_bot import logs
-from chatops_bot.config import ConfigError, Settings, load_config
-from chatops_bot.preflight import ClusterReport
-from chatops_bot.teleport.client import CLIENT_VERSION, TeleportClient
-from chatops_bot.teleport.identity import Identity, IdentityError
-from chatops_bot.teleport_role import REVIEW_MODES
-from commands.errors import AccessDenied, BackendError, Unavailable
+# gRPC's C core prints its own log lines straight to stderr; an operator sees them only when asking for
+# them (GRPC_VERBOSITY=INFO). Read once, when grpc is first imported: so before anything imports it.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+from chatops_bot import logs  # noqa: E402
+from chatops_bot.config import ConfigError, Settings, load_config  # noqa: E402
+from chatops_bot.preflight import ClusterReport  # noqa: E402
+from chatops_bot.teleport.client import CLIENT_VERSION, TeleportClient  # noqa: E402
+from chatops_bot.teleport.identity import Identity, IdentityError  # noqa: E402
+from chatops_bot.teleport_role import REVIEW_MODES  # noqa: E402
+from commands.errors import AccessDenied, BackendError, Unavailable  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,10 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `chatops-bot demo | head`: the reader has gone; end quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatops-bot", description="Teleport Access Requests from chat.")
+    parser.add_argument("--version", action="version", version=f"chatops-bot {_version()} (speaks Teleport "
+                        f"{CLIENT_VERSION}; supports Teleport 16 to 18)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = sub.add_parser("check-config", help="validate a config file (and optionally reach Teleport)")
@@ -93,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
                           help="the Teleport version to play (default: the newest the bot speaks)")
     teleport.set_defaults(run=_devstack_teleport)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("chatops-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _load(path: Path, *, registering: bool = False) -> Settings | None:

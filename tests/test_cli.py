@@ -196,3 +196,19 @@ def test_json_logs_are_one_object_a_line_with_the_request_context() -> None:
     assert entry["message"] == "Teleport: refused"
     assert (entry["level"], entry["platform"], entry["chat_user"]) == ("WARNING", "slack", "U0BOB")
     assert "secret" not in entry
+
+
+def test_version_names_the_teleport_versions_it_speaks() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("chatops-bot ") and "supports Teleport 16 to 18" in result.stdout
+
+
+def test_demo_piped_into_head_ends_quietly() -> None:
+    demo = subprocess.Popen([BIN, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert demo.stdout is not None
+    demo.stdout.readline()
+    demo.stdout.close()  # what `| head -1` does once it has its line
+    _, stderr = demo.communicate(timeout=30)
+    assert demo.returncode == 0
+    assert stderr == b""
