@@ -36,10 +36,8 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
     if command.duration and granted is not None and granted + CAP_TOLERANCE < command.duration:
         # Only when Teleport could not be asked beforehand (no dry run): say so rather than let it pass.
         text += " " + messages.duration_was_capped(command.duration, granted, command.roles)
-    return Reply(
-        text=text,
-        cards=(messages.card(request, now=now, web_url=ctx.web_url(request.id)),),
-    )
+    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request))
+    return Reply(text=text, cards=(card,))
 
 
 async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> None:
