@@ -462,12 +462,13 @@ def notice_card(
     web_url: str = "",
     web_only_roles: Sequence[str] = (),
     state: str = "",
+    tally: Tally | None = None,
 ) -> RequestCard:
     """A request as the watcher shows it to channels and reviewers: the card, how long was asked for, and
     Approve / Deny while pending, except for `web_only_roles`, which get a note and the Web UI link instead
     (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line."""
     actions = () if web_only_roles else (Action.APPROVE, Action.DENY)
-    base = card(request, now=now, actions=actions, web_url=web_url)
+    base = card(request, now=now, actions=actions, web_url=web_url, tally=tally)
     fields: list[Field] = []
     for field in base.fields:
         if field.label == "State":

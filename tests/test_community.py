@@ -11,11 +11,23 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import FixedClock, Unchanged
+from conftest import ClientFactory, FixedClock, Unchanged
+from test_watcher import (
+    MakeBot,
+    eventually,
+    make_bot,
+    mm_buttons,
+    one_card_each,
+    platforms,
+    settled,
+    slack_buttons,
+)
 
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.adapters.slack.render import card_blocks
+from chatops_bot.devstack.mattermost import DevMattermost
 from chatops_bot.devstack.seed import Seed, load_seed
+from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.teleport.client import TeleportClient
@@ -25,6 +37,8 @@ from commands.dispatch import dispatch
 from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Invocation, Reply, RequestCard
 from commands.rules import ReviewRule
+
+__all__ = ["make_bot", "platforms"]  # the watcher's fixtures: a bot with Slack and Mattermost stand-ins
 
 # Roles as Community Edition accepts them: nobody holds review_requests, requests carry no thresholds.
 COMMUNITY_SEED = """
@@ -263,3 +277,31 @@ async def test_reviewers_named_by_the_rules_see_pending_requests(ctx: Context, t
     assert listed.text.startswith("Waiting for your review (1, page 1 of 1)")
     assert request.id[-8:] in listed.text
     assert (await say(ctx, "carol", "list")).text == "You have no access requests."
+
+
+async def test_channel_cards_count_by_the_rules_and_close_when_the_count_is_reached(
+    ctx: Context, make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost],
+    teleport: DevTeleport,
+) -> None:
+    slack, mm = platforms
+    rules = [{"roles": ["db*"], "reviewers": {"roles": ["dba-lead"]}, "approvals": 2},
+             {"roles": ["*"], "reviewers": {"users": ["mallory"]}, "deny": True}]
+    bot = await make_bot(review={"mode": "resolve", "rules": rules})
+    request = await client_for("alice").create_request(user="alice", roles=["dba"], reason="INC-7")
+
+    def posted() -> None:
+        card, post = one_card_each(slack, mm, request.id)
+        assert "Pending (0 of 2 approvals)" in json.dumps(card["blocks"])
+        assert post["props"]["attachments"][0]["text"] == "**Pending \\(0 of 2 approvals\\)**"
+
+    await eventually(posted)
+    await say(ctx, "bob", f"approve {request.id}")
+    await say(ctx, "dave", f"approve {request.id}")
+
+    def approved() -> None:
+        card, post = one_card_each(slack, mm, request.id)
+        assert slack_buttons(card) == [] and mm_buttons(post) == []
+        assert "Approved: approved in chat by bob via console; dave via console" in json.dumps(card["blocks"])
+
+    await eventually(approved)
+    await settled(bot)
