@@ -23,6 +23,7 @@ from test_watcher import (
     slack_buttons,
 )
 
+from chatops_bot import teleport_role
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.adapters.slack.render import card_blocks
 from chatops_bot.devstack.mattermost import DevMattermost
@@ -61,21 +62,6 @@ kind: role
 version: v7
 metadata: {name: developer}
 spec: {allow: {logins: [ubuntu]}}
----
-kind: role
-version: v7
-metadata: {name: chatops-bot}
-spec:
-  allow:
-    rules:
-      - resources: [access_request]
-        verbs: [list, read, create, update]
-      - resources: [access_plugin_data]
-        verbs: [list, read, update]
-      - resources: [user]
-        verbs: [list, read]
-      - resources: [role]
-        verbs: [list, read]
 """ + "".join(
     f"---\nkind: user\nversion: v2\nmetadata: {{name: {name}}}\nspec: {{roles: [{roles}]}}\n"
     for name, roles in [
@@ -85,9 +71,8 @@ spec:
         ("carol", "developer"),
         ("mallory", "dba-lead"),
         ("erin", "requester, dba-lead"),
-        ("chatops-bot", "chatops-bot"),
     ]
-)
+) + "---\n" + teleport_role.render("resolve")  # the bot's role exactly as `chatops-bot teleport-role` prints it
 
 # dba needs two approvals from dba leads; mallory may never decide anything.
 RULES = (
