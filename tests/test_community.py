@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from conftest import ClientFactory, FixedClock, Unchanged
+from test_cli import run, write_config
+from test_preflight import community
 from test_watcher import (
     MakeBot,
     eventually,
@@ -27,6 +30,7 @@ from chatops_bot import teleport_role
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.adapters.slack.render import card_blocks
 from chatops_bot.devstack.mattermost import DevMattermost
+from chatops_bot.devstack.pki import ClusterCA
 from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
@@ -39,7 +43,8 @@ from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Invocation, Reply, RequestCard
 from commands.rules import ReviewRule
 
-__all__ = ["make_bot", "platforms"]  # the watcher's fixtures: a bot with Slack and Mattermost stand-ins
+# Fixtures from elsewhere: a bot with Slack and Mattermost stand-ins, a Community Edition devstack process.
+__all__ = ["community", "make_bot", "platforms"]
 
 # Roles as Community Edition accepts them: nobody holds review_requests, requests carry no thresholds.
 COMMUNITY_SEED = """
@@ -86,6 +91,15 @@ USER_MAP = {"slack:U0BOB": "bob", "mattermost:davemmid": "dave", "slack:U0ALICE"
 @pytest.fixture
 def seed() -> Seed:
     return load_seed(COMMUNITY_SEED)
+
+
+@pytest.fixture
+async def teleport(seed: Seed, cluster_ca: ClusterCA) -> AsyncIterator[DevTeleport]:
+    """The devstack playing Community Edition: it refuses roles with review rules or thresholds."""
+    server = DevTeleport(seed, cluster_name="devstack.example.com", ca=cluster_ca, edition="community")
+    await server.start("127.0.0.1:0")
+    yield server
+    await server.stop()
 
 
 @pytest.fixture
@@ -290,3 +304,20 @@ async def test_channel_cards_count_by_the_rules_and_close_when_the_count_is_reac
 
     await eventually(approved)
     await settled(bot)
+
+
+def test_check_config_accepts_resolve_with_rules_on_community_edition(
+    community: tuple[str, Path], tmp_path: Path
+) -> None:
+    addr, identities = community
+    config = write_config(tmp_path / "dev.yaml", addr, identities / "chatops-bot.pem")
+    config.write_text(config.read_text() + (
+        "review:\n  mode: resolve\n  rules:\n"
+        "    - {roles: [dba], reviewers: {roles: [dba-approver]}, approvals: 2}\n"))
+
+    result = run("check-config", "--connect", "-c", str(config))
+
+    assert result.returncode == 0, result.stderr
+    assert "Community Edition, cluster 'devstack.example.com', as chatops-bot" in result.stdout
+    assert "rules: [{roles: [dba], reviewers: {roles: [dba-approver], users: []}, approvals: 2, deny: false}]" \
+        in result.stdout
