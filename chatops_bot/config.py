@@ -29,6 +29,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from commands.durations import format_duration, parse_duration
 from commands.errors import UsageError
+from commands.matchers import PolicyError, compile_matcher
+from commands.rules import ReviewRule
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_duration"]
 
@@ -87,6 +89,15 @@ def _is_web_url(text: str) -> bool:
 
 def _matches(pattern: str) -> Callable[[str], object]:
     return lambda text: re.fullmatch(pattern, text)
+
+
+def _role_matcher(value: str) -> str:
+    """A Teleport matcher (literal, glob, `^regex$`) the bot can evaluate exactly as Teleport would."""
+    try:
+        compile_matcher(value)
+    except PolicyError as exc:
+        raise _problem("{reason}", reason=str(exc)) from None
+    return value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -219,10 +230,61 @@ class UsersSettings(_Section):
     map: dict[UserMapKey, Text] = {}
 
 
+RoleMatcher = Annotated[str, StringConstraints(min_length=1), AfterValidator(_role_matcher)]
+
+
+class ReviewersSettings(_Section):
+    """Who a review rule is about: Teleport roles of the reviewer and/or Teleport user names (matchers)."""
+
+    roles: tuple[RoleMatcher, ...] = ()
+    users: tuple[RoleMatcher, ...] = ()
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if data.get("roles") or data.get("users"):
+            return []
+        return [("", "name reviewer roles or users (or both)")]
+
+
+class ReviewRuleSettings(_Section):
+    roles: tuple[RoleMatcher, ...]
+    reviewers: ReviewersSettings
+    approvals: int = Field(default=1, ge=1)
+    deny: bool = False
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if data.get("roles") == []:
+            return [("roles", "must not be empty")]
+        if data.get("deny") is True and "approvals" in data:
+            return [("approvals", "only allow rules count approvals; a deny rule refuses its reviewers")]
+        return []
+
+    def rule(self) -> ReviewRule:
+        return ReviewRule(roles=self.roles, reviewer_roles=self.reviewers.roles,
+                          reviewer_users=self.reviewers.users, approvals=self.approvals, deny=self.deny)
+
+
 class ReviewSettings(_Section):
     mode: ReviewMode = "on_behalf"
     web_only_roles: tuple[Text, ...] = ()
     deny_reason_required: bool = False
+    rules: tuple[ReviewRuleSettings, ...] | None = None
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if "rules" in data and data.get("mode") != "resolve":
+            return [("rules", "used only with mode: resolve (the bot then decides by these rules)")]
+        rules = data.get("rules")
+        if rules == []:
+            return [("rules", "must not be empty (leave it out to let reviewers' Teleport roles decide)")]
+        if isinstance(rules, list) and rules and all(isinstance(r, Mapping) and r.get("deny") is True
+                                                     for r in rules):
+            return [("rules", "needs at least one allow rule (without deny: true), or nobody may review")]
+        return []
+
+    def review_rules(self) -> tuple[ReviewRule, ...]:
+        return tuple(rule.rule() for rule in self.rules or ())
 
 
 class RoleToRecipients(_Section):
@@ -280,6 +342,8 @@ def _summary_lines(model: BaseModel, pad: str) -> Iterator[str]:
 def _shown(value: Any) -> str:
     if isinstance(value, SecretStr):
         return "(set)"
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{name}: {_shown(getattr(value, name))}" for name in type(value).model_fields) + "}"
     if value is None:
         return "(not set)"
     if isinstance(value, tuple):

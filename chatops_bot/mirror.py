@@ -175,6 +175,12 @@ class MirroredBackend:
     async def get_capabilities(self, user: str) -> Capabilities:
         return await self.client.get_capabilities(user)
 
+    async def plugin_value(self, request_id: str, key: str) -> str:
+        return await self.client.plugin_value(request_id, key)
+
+    async def swap_plugin_value(self, request_id: str, key: str, *, expect: str, value: str) -> None:
+        await self.client.swap_plugin_value(request_id, key, expect=expect, value=value)
+
 
 class _Recent(Generic[T]):
     """Read-through for `ttl` seconds (0: every call asks). Callers asking at the same moment share one

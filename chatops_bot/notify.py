@@ -39,8 +39,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from chatops_bot.teleport.client import TeleportClient
-from commands import messages
+from commands import approvals, messages, rules
 from commands.errors import BackendError, CompareFailed, NotFound
+from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState
 from commands.ports import Clock
 from commands.reply import RequestCard
@@ -104,6 +105,8 @@ def _parse_rank(text: str) -> Rank:
 class CardSettings:
     web_proxy_addr: str = ""
     web_only_roles: frozenset[str] = frozenset()
+    # `review.rules`: a pending card counts the approvals the bot recorded against what the rules need.
+    review_rules: tuple[rules.ReviewRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,11 +239,24 @@ class Notifier:
             self._known[request_id] = replace(known, owned=False)
             raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")
 
-    def card(self, request: AccessRequest, *, state: str = "") -> RequestCard:
+    def card(self, request: AccessRequest, *, state: str = "",
+             data: Mapping[str, str] | None = None) -> RequestCard:
+        """`data`: the request's plugin data, for the approvals counted under `review.rules`."""
         web_only = sorted(self.settings.web_only_roles.intersection(request.roles))
         web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
         return messages.notice_card(request, now=self.clock.now(), web_url=web_url, web_only_roles=web_only,
-                                    state=state)
+                                    state=state, tally=self._tally(request, data or {}))
+
+    def _tally(self, request: AccessRequest, data: Mapping[str, str]) -> approvals.Tally | None:
+        if not self.settings.review_rules or request.state is not RequestState.PENDING:
+            return None
+        try:
+            needed = rules.approvals_needed(self.settings.review_rules, request)
+            recorded = approvals.decode(data.get(approvals.KEY, ""))
+        except (PolicyError, approvals.LedgerError) as err:
+            logger.warning("cannot count the approvals of request %s: %s", request.id, err)
+            return None
+        return approvals.Tally(recorded, needed) if needed else None
 
     # --- the steps of `sync` ----------------------------------------------------------------------
 
@@ -262,7 +278,7 @@ class Notifier:
             return 0.0 if data.get(CLAIM) == DONE else self.claim_lease
         data[CLAIM] = mine
         self._owned.add(request.id)
-        card = self.card(request)
+        card = self.card(request, data=data)
         sends = [(key, send) for key, send in await self._destinations(request, card) if key not in data]
 
         async def send_and_record(key: str, send: Send) -> None:
@@ -292,7 +308,7 @@ class Notifier:
         shown = data.get(VIEW, "")
         if rank(request) <= _parse_rank(shown):
             return
-        card = self.card(request)
+        card = self.card(request, data=data)
         failed = await self._each(request.id, "update card", cards.items(),
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if failed:

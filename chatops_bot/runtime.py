@@ -52,7 +52,8 @@ def notifier(
     if not routing.slack and not routing.mattermost:
         logger.warning("routing.role_to_recipients is empty: new requests reach suggested reviewers only")
     cards = CardSettings(web_proxy_addr=settings.teleport.web_proxy_addr or "",
-                         web_only_roles=frozenset(settings.review.web_only_roles))
+                         web_only_roles=frozenset(settings.review.web_only_roles),
+                         review_rules=settings.review.review_rules())
     return Notifier(client, ways_out, routing={"slack": routing.slack, "mattermost": routing.mattermost},
                     chat_ids=people or directory(settings, client), clock=SystemClock(), cards=cards)
 

@@ -53,6 +53,7 @@ def command_context(
         web_only_roles=frozenset(settings.review.web_only_roles),
         web_proxy_addr=settings.teleport.web_proxy_addr or "",
         deny_reason_required=settings.review.deny_reason_required,
+        review_rules=settings.review.review_rules(),
     )
     people = people or directory(settings, client)
     backend = client if mirror is None else MirroredBackend(client, mirror)

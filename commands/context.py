@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from commands import messages
+from commands import approvals, messages, policy, rules
 from commands.errors import CommandError, NotFound, PermissionRefused, UsageError
-from commands.model import AccessRequest, Role, User
+from commands.matchers import PolicyError
+from commands.model import AccessRequest, RequestState, Role, User
 from commands.ports import AccessBackend, Clock, Directory
 from commands.reply import Action, Invocation, RequestCard
 
@@ -25,10 +26,19 @@ class CommandConfig:
     web_only_roles: frozenset[str] = field(default_factory=frozenset)
     web_proxy_addr: str = ""
     deny_reason_required: bool = False
+    # `review.rules`: in resolve mode, who may decide what and how many approvals it takes, instead of the
+    # reviewers' Teleport roles (which Community Edition cannot give review_requests).
+    review_rules: tuple[rules.ReviewRule, ...] = ()
 
     def __post_init__(self) -> None:
         if self.review_mode not in REVIEW_MODES:
             raise ValueError(f"review mode must be one of {', '.join(REVIEW_MODES)}")
+        if self.review_rules and self.review_mode != "resolve":
+            raise ValueError("review rules apply only in review mode resolve")
+
+    @property
+    def uses_rules(self) -> bool:
+        return bool(self.review_rules)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,29 @@ class Context:
     # The same Teleport, allowed to answer users and roles from a copy a few seconds old: for commands
     # that change nothing (`user_and_roles(fresh=False)`). None: `backend` answers.
     recent: AccessBackend | None = None
+
+    def review_decision(self, user: User, roles: list[Role], request: AccessRequest) -> policy.Decision:
+        """May `user` review `request`: by `review.rules` when configured, else by their Teleport roles."""
+        if self.config.uses_rules:
+            decision = rules.decide(self.config.review_rules, user, request)
+            return policy.Decision(decision.allowed, decision.reason)
+        return policy.review_decision(user, roles, request)
+
+    async def tally(self, request: AccessRequest) -> approvals.Tally | None:
+        """Under `review.rules`, a pending request's approvals so far and how many it needs; else None (its
+        reviews in Teleport say it). None, logged, when the count cannot be read: the card then omits it."""
+        if not self.config.uses_rules or request.state is not RequestState.PENDING:
+            return None
+        try:
+            needed = rules.approvals_needed(self.config.review_rules, request)
+            recorded = approvals.decode(await self.backend.plugin_value(request.id, approvals.KEY))
+        except (PolicyError, approvals.LedgerError) as err:
+            logger.warning("cannot count the approvals of request %s: %s", request.id, err)
+            return None
+        except CommandError as err:
+            logger.warning("cannot read the approvals of request %s: %s", request.id, err.message)
+            return None
+        return approvals.Tally(recorded, needed) if needed else None
 
     async def teleport_user(self, invocation: Invocation) -> str:
         return await self.directory.teleport_user(invocation.actor)
@@ -103,7 +136,8 @@ class Context:
         try:
             request = await self.backend.get_request(request_id)
             now, url = self.clock.now(), self.web_url(request_id)
-            return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url)
+            return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url,
+                                 tally=await self.tally(request))
         except CommandError as err:
             logger.warning("cannot re-read request %s to redraw its card: %s", request_id, err.message)
         except Exception:

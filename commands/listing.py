@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from commands import messages, policy
+from commands import messages, rules
 from commands.context import Context
 from commands.errors import UsageError
 from commands.grammar import ListCommand
@@ -18,13 +18,14 @@ PAGE_SIZE = 10
 async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Reply:
     name = await ctx.teleport_user(invocation)
     user, roles = await ctx.user_and_roles(name, fresh=False)
-    scope = command.scope or ("pending" if _is_reviewer(roles) else "mine")
+    reviewer = rules.names_reviewer(ctx.config.review_rules, user) if ctx.config.uses_rules else _is_reviewer(roles)
+    scope = command.scope or ("pending" if reviewer else "mine")
     now = ctx.clock.now()
     # As in Teleport: your own requests, and those you may review (asked last: the policy costs the most).
     listed = [
         r for r in await ctx.backend.list_requests()
         if _selected(scope, r, user, now)
-        and (r.user == user.name or policy.review_decision(user, roles, r).allowed)
+        and (r.user == user.name or ctx.review_decision(user, roles, r).allowed)
     ]
     if not listed:
         return Reply(text=messages.nothing_listed(scope))

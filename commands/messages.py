@@ -10,10 +10,11 @@ import difflib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from commands.approvals import Approval, Tally
 from commands.grammar import format_duration
 from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Action, Field, RequestCard
-from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text
+from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text, truncate
 
 # The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
 # made within a minute share them) and whose last ones are random.
@@ -54,7 +55,10 @@ def when(moment: datetime | None, now: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC ({relative(moment, now)})"
 
 
-def progress(request: AccessRequest) -> str:
+def progress(request: AccessRequest, tally: Tally | None = None) -> str:
+    """`1 of 2 approvals`: from Teleport's reviews and thresholds, or from the bot's count (`review.rules`)."""
+    if tally is not None:
+        return f"{tally.count} of {tally.needed} approvals"
     return f"{request.approvals} of {request.approvals_needed} approvals"
 
 
@@ -65,11 +69,11 @@ def web_link(web_proxy_addr: str, request_id: str) -> str:
     return f"https://{host}/web/requests/{request_id}"
 
 
-def state_line(request: AccessRequest) -> str:
+def state_line(request: AccessRequest, tally: Tally | None = None) -> str:
     """`Approved by bob (reason)` and the like, from the reviews that decided it."""
     label = STATE_LABEL[request.state]
     if request.state is RequestState.PENDING:
-        return f"{label} ({progress(request)})"
+        return f"{label} ({progress(request, tally)})"
     deciders = [r for r in request.reviews if r.proposed_state is request.state]
     text = label
     if deciders:
@@ -86,13 +90,15 @@ def card(
     actions: Sequence[Action] = (),
     web_url: str = "",
     title: str = "",
+    tally: Tally | None = None,
 ) -> RequestCard:
+    """`tally`: the approvals the bot counted (`review.rules`), shown while the request is pending."""
     fields = [
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
         Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or "none given"),
-        Field("State", state_line(request)),
+        Field("State", state_line(request, tally)),
         Field("Access until", when(request.access_expires, now)),
     ]
     if request.resources:
@@ -103,6 +109,10 @@ def card(
         verdict = "approved" if review.proposed_state is RequestState.APPROVED else "denied"
         reason = f": {safe_text(review.reason, limit=REASON_LIMIT)}" if review.reason else ""
         fields.append(Field("Review", f"{name(review.author)} {verdict}{reason}"))
+    if tally is not None and request.state is RequestState.PENDING:
+        for approval in tally.approvals:
+            reason = f": {safe_text(approval.reason, limit=REASON_LIMIT)}" if approval.reason else ""
+            fields.append(Field("Review", f"{name(approval.user)} approved{reason}"))
     created = f"Requested {relative(request.created, now)}" if request.created else ""
     return RequestCard(
         request=request,
@@ -185,6 +195,44 @@ def own_request() -> str:
 
 def refused(reason: str) -> str:
     return f"You may not review this request: {reason}."
+
+
+def already_approved(request_id: str, tally: Tally) -> str:
+    return (
+        f"You already approved request {short_id(request_id)} ({tally.count} of {tally.needed} approvals); "
+        "each person counts once."
+    )
+
+
+def approval_counted(request_id: str, tally: Tally) -> str:
+    left = tally.needed - tally.count
+    more = f"{left} more approval{'s' if left != 1 else ''}"
+    return (
+        f"You approved request {short_id(request_id)}: {tally.count} of {tally.needed} approvals. "
+        f"It takes effect after {more}."
+    )
+
+
+def approvals_unreadable() -> str:
+    return "I cannot read the approvals recorded on this request, so I cannot count yours. Nothing was changed."
+
+
+def approvals_contended() -> str:
+    return "Others are approving this request at the same moment and I could not record yours. Try again."
+
+
+def rules_approved_reason(approvals: Sequence[Approval]) -> str:
+    """Teleport's resolve reason when `review.rules` approvals reach the count: every approver, and why."""
+    parts = [
+        f"{a.user} via {a.platform}" + (f": {truncate(a.reason, REASON_LIMIT)}" if a.reason else "")
+        for a in approvals
+    ]
+    return "approved in chat by " + "; ".join(parts)
+
+
+def rules_denied_reason(reviewer: str, platform: str, reason: str) -> str:
+    said = f": {truncate(reason, REASON_LIMIT)}" if reason else ""
+    return f"denied in chat by {reviewer} via {platform}{said}"
 
 
 def already_reviewed(request_id: str) -> str:
@@ -421,12 +469,13 @@ def notice_card(
     web_url: str = "",
     web_only_roles: Sequence[str] = (),
     state: str = "",
+    tally: Tally | None = None,
 ) -> RequestCard:
     """A request as the watcher shows it to channels and reviewers: the card, how long was asked for, and
     Approve / Deny while pending, except for `web_only_roles`, which get a note and the Web UI link instead
     (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line."""
     actions = () if web_only_roles else (Action.APPROVE, Action.DENY)
-    base = card(request, now=now, actions=actions, web_url=web_url)
+    base = card(request, now=now, actions=actions, web_url=web_url, tally=tally)
     fields: list[Field] = []
     for field in base.fields:
         if field.label == "State":

@@ -47,6 +47,14 @@ class AccessBackend(Protocol):
 
     async def get_capabilities(self, user: str) -> Capabilities: ...
 
+    async def plugin_value(self, request_id: str, key: str) -> str:
+        """The bot's plugin data value under `key` on the request, "" when unset (`review.rules` counts)."""
+        ...
+
+    async def swap_plugin_value(self, request_id: str, key: str, *, expect: str, value: str) -> None:
+        """Set `key` to `value` only if it still holds `expect` ("" for unset); raises `CompareFailed`."""
+        ...
+
 
 class Directory(Protocol):
     async def teleport_user(self, chat_user: ChatUser) -> str:

@@ -33,10 +33,8 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
             raise PermissionRefused(await _not_requestable(command, user, ctx)) from None
         raise
     now = ctx.clock.now()
-    return Reply(
-        text=messages.created(request),
-        cards=(messages.card(request, now=now, web_url=ctx.web_url(request.id)),),
-    )
+    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request))
+    return Reply(text=messages.created(request), cards=(card,))
 
 
 async def _not_requestable(command: RequestCommand, user: str, ctx: Context) -> str:

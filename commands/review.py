@@ -2,29 +2,37 @@
 
 How the decision reaches Teleport depends on `review.mode` (ARCHITECTURE.md, "Reviews"):
 `on_behalf` submits with the reviewer as Author (Teleport checks them again), `as_bot` submits as the
-bot (one review per request), `resolve` sets the state directly with the reviewer as Delegator.
+bot (one review per request), `resolve` sets the state directly with the reviewer as Delegator. In
+`resolve` with `review.rules` (Community Edition), the rules say who may decide, approvals are counted per
+person in plugin data (`commands.approvals`), and the approval that reaches the count sets the state,
+naming every approver; an allowed reviewer's denial denies at once.
 """
 
 from __future__ import annotations
 
-from commands import messages, policy
+from commands import approvals, messages, rules
+from commands.approvals import Approval, Tally
 from commands.context import Context
-from commands.errors import PermissionRefused, UsageError
+from commands.errors import CompareFailed, PermissionRefused, UsageError
 from commands.grammar import ReviewCommand
+from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Review
 from commands.reply import Invocation, Reply
+
+# Compare-and-swap attempts before giving up when others keep changing the count at the same moment.
+RECORD_ATTEMPTS = 5
 
 
 async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> Reply:
     name = await ctx.teleport_user(invocation)
     user, roles = await ctx.user_and_roles(name)
     request = await ctx.find_request(
-        command.request_id, lambda r: r.user == name or policy.review_decision(user, roles, r).allowed
+        command.request_id, lambda r: r.user == name or ctx.review_decision(user, roles, r).allowed
     )
     if request.user == name:
         raise PermissionRefused(messages.own_request())
     # Who may review comes first: someone who may not must learn nothing more about the request.
-    decision = policy.review_decision(user, roles, request)
+    decision = ctx.review_decision(user, roles, request)
     if not decision.allowed:
         raise PermissionRefused(messages.refused(decision.reason))
     if request.state is not RequestState.PENDING:
@@ -39,6 +47,8 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
 
     state = RequestState.APPROVED if command.approve else RequestState.DENIED
     mode = ctx.config.review_mode
+    if ctx.config.uses_rules:
+        return await _by_rules(command, invocation.platform, name, request, ctx)
     if mode == "resolve":
         await ctx.backend.set_state(
             request.id,
@@ -62,3 +72,56 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
 def _denials_needed(request: AccessRequest) -> int:
     """Teleport denies at the first threshold whose denials reach its (non-zero) Deny: the smallest."""
     return min((t.deny for t in request.thresholds if t.deny), default=1)
+
+
+async def _by_rules(
+    command: ReviewCommand, platform: str, name: str, request: AccessRequest, ctx: Context
+) -> Reply:
+    """`review.rules`: a denial resolves at once; an approval is counted, and the one reaching the count
+    resolves, naming every approver in Teleport's reason and Delegator."""
+    if not command.approve:
+        reason = messages.rules_denied_reason(name, platform, command.reason)
+        await ctx.backend.set_state(request.id, state=RequestState.DENIED, reason=reason,
+                                    delegator=f"{platform}:{name}")
+        return Reply(text=messages.reviewed(request.id, False, RequestState.DENIED))
+    try:
+        needed = rules.approvals_needed(ctx.config.review_rules, request)
+    except PolicyError as err:  # decided moments ago; only a changed role name could get here
+        raise PermissionRefused(messages.refused(f"{err}; refusing")) from None
+    tally, added = await _record(request.id, Approval(name, platform, command.reason), needed, ctx)
+    if not added and tally.count < needed:
+        raise UsageError(messages.already_approved(request.id, tally))
+    if tally.count < needed:
+        return Reply(text=messages.approval_counted(request.id, tally))
+    if not added:
+        # Counted before, but the state was never set (Teleport failed then): finish, unless already done.
+        current = await ctx.backend.get_request(request.id)
+        if current.state is not RequestState.PENDING:
+            raise UsageError(messages.already_resolved(current, ctx.clock.now()))
+    await ctx.backend.set_state(
+        request.id,
+        state=RequestState.APPROVED,
+        reason=messages.rules_approved_reason(tally.approvals),
+        delegator=approvals.delegator(tally.approvals),
+    )
+    return Reply(text=messages.reviewed(request.id, True, RequestState.APPROVED))
+
+
+async def _record(request_id: str, approval: Approval, needed: int, ctx: Context) -> tuple[Tally, bool]:
+    """Add `approval` to the request's count unless its author is in it: (the count now, whether added)."""
+    for _ in range(RECORD_ATTEMPTS):
+        held = await ctx.backend.plugin_value(request_id, approvals.KEY)
+        try:
+            recorded = approvals.decode(held)
+        except approvals.LedgerError:
+            raise PermissionRefused(messages.approvals_unreadable()) from None
+        if any(a.user == approval.user for a in recorded):
+            return Tally(recorded, needed), False
+        counted = (*recorded, approval)
+        try:
+            await ctx.backend.swap_plugin_value(request_id, approvals.KEY, expect=held,
+                                                value=approvals.encode(counted))
+        except CompareFailed:
+            continue  # someone else's approval landed first: read it and count again
+        return Tally(counted, needed), True
+    raise UsageError(messages.approvals_contended())

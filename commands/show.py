@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import messages, policy
+from commands import messages
 from commands.context import Context
 from commands.errors import UsageError
 from commands.grammar import ShowCommand
@@ -15,7 +15,7 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
 
     def visible(request: AccessRequest) -> bool:
         # As in Teleport: your own requests, and those you may review.
-        return request.user == user.name or policy.review_decision(user, roles, request).allowed
+        return request.user == user.name or ctx.review_decision(user, roles, request).allowed
 
     request = await ctx.find_request(command.request_id, visible, fresh=False)
     if not visible(request):
@@ -26,5 +26,6 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
         and not any(r.author == user.name for r in request.reviews)
     )
     actions = (Action.APPROVE, Action.DENY) if may_review else ()
-    card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id))
+    card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id),
+                         tally=await ctx.tally(request))
     return Reply(text=f"Request {messages.short_id(request.id)}", cards=(card,))

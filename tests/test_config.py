@@ -365,3 +365,91 @@ def test_a_mattermost_channel_id_is_a_recipient(tmp_path: Path) -> None:
     body = MINIMAL + "routing:\n  role_to_recipients:\n    mattermost:\n      dba: [chanaccess0000000000000000]\n"
     settings = load_config(write(tmp_path, body), env={})
     assert settings.routing.role_to_recipients.mattermost["dba"] == ("chanaccess0000000000000000",)
+
+
+# --- review.rules (Community Edition: the bot decides who may review) ----------------------------------
+
+
+def example_with_rules() -> str:
+    """The example config with its commented `review.rules` block switched on, and mode: resolve."""
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index("  # rules:")
+    out, inside = lines[:start], True
+    for line in lines[start:]:
+        if inside and line.startswith("  # ") and not line.startswith("  #   #"):
+            out.append("  " + line[4:])
+        elif inside and line.startswith("  #   #"):
+            continue
+        else:
+            inside = False
+            out.append(line)
+    text = "\n".join(out) + "\n"
+    assert text.count("  mode: on_behalf\n") == 1
+    return text.replace("  mode: on_behalf\n", "  mode: resolve\n")
+
+
+def test_example_review_rules_load(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, example_with_rules()), env=SECRETS)
+    allow, deny = settings.review.review_rules()
+    assert (allow.roles, allow.reviewer_roles, allow.reviewer_users, allow.approvals, allow.deny) == (
+        ("dba", "db-*"), ("dba-lead",), ("alice@example.com",), 2, False)
+    assert (deny.roles, deny.reviewer_users, deny.deny) == (("*",), ("contractor-*",), True)
+    assert "  rules: [{roles: [dba, db-*], reviewers: {roles: [dba-lead], users: [alice@example.com]}, " \
+        "approvals: 2, deny: false}, " in settings.summary()
+
+
+def test_no_rules_by_default(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), env={}).review.review_rules() == ()
+
+
+RESOLVE = MINIMAL + "review:\n  mode: resolve\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            MINIMAL + "review:\n  rules:\n    - {roles: [dba], reviewers: {users: [bob]}}\n",
+            "review.rules: used only with mode: resolve (the bot then decides by these rules)",
+        ),
+        (
+            RESOLVE + "  rules: []\n",
+            "review.rules: must not be empty (leave it out to let reviewers' Teleport roles decide)",
+        ),
+        (RESOLVE + "  rules:\n    - {reviewers: {users: [bob]}}\n", "review.rules[0].roles: required"),
+        (RESOLVE + "  rules:\n    - {roles: [], reviewers: {users: [bob]}}\n", "review.rules[0].roles: must not be empty"),
+        (RESOLVE + "  rules:\n    - {roles: [dba]}\n", "review.rules[0].reviewers: required"),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {}}\n",
+            "review.rules[0].reviewers: name reviewer roles or users (or both)",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {users: [bob]}, approvals: 0}\n",
+            "review.rules[0].approvals: must be at least 1",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {users: [bob]}}\n"
+            "    - {roles: [dba], reviewers: {users: [eve]}, deny: true, approvals: 2}\n",
+            "review.rules[1].approvals: only allow rules count approvals; a deny rule refuses its reviewers",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {users: [eve]}, deny: true}\n",
+            "review.rules: needs at least one allow rule (without deny: true), or nobody may review",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: ['^db-(?=x)$'], reviewers: {users: [bob]}}\n",
+            "review.rules[0].roles[0]: '^db-(?=x)$': lookaround, backreferences and atomic groups are not RE2",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {roles: ['{{internal.logins}}']}}\n",
+            "review.rules[0].reviewers.roles[0]: '{{internal.logins}}': role matchers support only "
+            "regexp.match and regexp.not_match, not interpolation",
+        ),
+        (
+            RESOLVE + "  rules:\n    - {roles: [dba], reviewers: {users: [bob], teams: [x]}}\n",
+            "review.rules[0].reviewers.teams: unknown key",
+        ),
+    ],
+)
+def test_review_rule_mistakes_are_named_by_their_key_path(tmp_path: Path, body: str, line: str) -> None:
+    assert problems(tmp_path, body) == [line]

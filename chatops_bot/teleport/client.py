@@ -407,6 +407,12 @@ class TeleportClient:
         )
         await self._call("UpdatePluginData", params)
 
+    async def plugin_value(self, request_id: str, key: str) -> str:
+        return (await self.get_plugin_data(request_id)).get(key, "")
+
+    async def swap_plugin_value(self, request_id: str, key: str, *, expect: str, value: str) -> None:
+        await self.update_plugin_data(request_id, set={key: value}, expect={key: expect})
+
     # --- events -----------------------------------------------------------------------------------
 
     async def watch_requests(self, *, users: bool = False) -> AsyncGenerator[WatchEvent, None]:

@@ -98,11 +98,13 @@ class Renderer:
     def attachment(self, card: RequestCard, *, ephemeral: bool) -> dict[str, Any]:
         request = card.request
         fields = [f for f in card.fields if f.label != STATE_FIELD]
+        # The card's State line when it has one: it may count what Teleport does not (`review.rules`).
+        state = next((f.value for f in card.fields if f.label == STATE_FIELD), None) or messages.state_line(request)
         body: dict[str, Any] = {
-            "fallback": plain(f"{card.title}: {messages.state_line(request)}"),
+            "fallback": plain(f"{card.title}: {state}"),
             "color": COLORS[request.state],
             "title": markdown(card.title),
-            "text": f"**{markdown(messages.state_line(request))}**",
+            "text": f"**{markdown(state)}**",
             "fields": [
                 {"title": f.label, "value": markdown(f.value), "short": _is_short(f.value)} for f in fields
             ],
