@@ -162,7 +162,7 @@ async def _inspect(settings: Settings, client: TeleportClient) -> ClusterReport 
 
     try:
         return await preflight.inspect(client, mode=settings.review.mode,
-                                       has_rules=bool(getattr(settings.review, "rules", None)))
+                                       has_rules=bool(settings.review.rules))
     except Unavailable as err:
         print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)
     except AccessDenied as err:
@@ -306,7 +306,7 @@ async def _cluster_accepts(settings: Settings, mode: str) -> int:
         return EXIT_FAILED
     # The role about to be printed is not created yet: judge the mode, not the grants it will add.
     fatal = [f for f in preflight.judge(report.info, None, mode=mode,
-                                        has_rules=bool(getattr(settings.review, "rules", None))) if f.fatal]
+                                        has_rules=bool(settings.review.rules)) if f.fatal]
     for finding in fatal:
         print(f"error: {finding.text}", file=sys.stderr)
     return EXIT_CONFIG if fatal else EXIT_OK
