@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
-        return 130
+        # A console prompt may still be blocked reading stdin in its daemon thread, and the interpreter's
+        # own shutdown would abort on the stdin lock: leave at once, with everything written flushed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except BrokenPipeError:
         # `chatops-bot demo | head`: the reader has gone; end quietly, as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -354,16 +359,25 @@ def _console(args: argparse.Namespace) -> int:
 
 
 async def _console_loop(settings: Settings, user: str) -> int:
+    from chatops_bot.adapters.console.prompt import ask
     from chatops_bot.adapters.console.session import ConsoleSession
     from chatops_bot.wiring import command_context, teleport_client
 
     client = teleport_client(settings)
-    session = ConsoleSession(command_context(settings, client), user=user)
-    print("Type `/access …` (e.g. `/access help`); `as NAME` switches user; Ctrl-D quits.")
     try:
+        if _usable_identity(settings, client) is None:
+            return EXIT_FAILED
+        report = await _inspect(settings, client)  # Teleport is checked now, not at the first command
+        if report is None:
+            return EXIT_FAILED
+        print(report.summary())
+        for finding in report.findings:
+            print(("error: " if finding.fatal else "warning: ") + finding.text, file=sys.stderr)
+        session = ConsoleSession(command_context(settings, client), user=user)
+        print("Type `/access …` (e.g. `/access help`); `as NAME` switches user; Ctrl-D quits.")
         while True:
             try:
-                line = await asyncio.to_thread(input, f"{session.user}> ")
+                line = await ask(input, f"{session.user}> ")
             except EOFError:
                 return EXIT_OK
             await session.handle(line)

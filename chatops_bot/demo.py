@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from chatops_bot.adapters.console.prompt import ask
 from chatops_bot.adapters.console.session import ConsoleSession
 from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.seed import load_seed
@@ -91,7 +92,7 @@ async def _interactive(session: ConsoleSession, write: Callable[[str], None], re
     write("Type `/access …`, `as bob` to switch user, or an empty line / Ctrl-D to quit.")
     while True:
         try:
-            line = await asyncio.to_thread(read, f"{session.user}> ")
+            line = await ask(read, f"{session.user}> ")
         except EOFError:
             return
         if not line.strip():

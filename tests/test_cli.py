@@ -212,3 +212,36 @@ def test_demo_piped_into_head_ends_quietly() -> None:
     _, stderr = demo.communicate(timeout=30)
     assert demo.returncode == 0
     assert stderr == b""
+
+
+def test_console_checks_teleport_before_the_first_prompt(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    addr, identities = devstack
+    down = run("console", "--as", "alice", "-c", str(write_config(tmp_path / "down.yaml", f"127.0.0.1:{free_port()}",
+                                                                   identities / "chatops-bot.pem")))
+    assert down.returncode == 1
+    assert "teleport.addr: cannot connect" in down.stderr and ">" not in down.stdout
+
+    config = write_config(tmp_path / "dev.yaml", addr, identities / "chatops-bot.pem")
+    up = subprocess.run([BIN, "console", "--as", "alice", "-c", str(config)], input="/access help\n",
+                        capture_output=True, text=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.splitlines()[0].endswith("review.mode on_behalf works here.")
+    assert "/access request" in up.stdout
+
+
+def test_ctrl_c_at_the_console_prompt_ends_it_at_once(devstack: tuple[str, Path], tmp_path: Path) -> None:
+    import signal
+    import time
+
+    addr, identities = devstack
+    config = write_config(tmp_path / "dev.yaml", addr, identities / "chatops-bot.pem")
+    console = subprocess.Popen([BIN, "console", "--as", "alice", "-c", str(config)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert console.stdout is not None
+    while "Ctrl-D quits" not in console.stdout.readline():
+        pass
+    console.send_signal(signal.SIGINT)  # stdin stays open: the prompt is still waiting for a line
+    started = time.monotonic()
+    console.wait(timeout=10)
+    assert time.monotonic() - started < 2
+    assert console.returncode == 130
