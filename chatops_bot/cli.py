@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="community: roles with review rules or thresholds are refused, as Teleport does")
     teleport.add_argument("--version", dest="server_version", default=None, metavar="X.Y.Z",
                           help="the Teleport version to play (default: the newest the bot speaks)")
+    teleport.add_argument("--proxy-listen", default="", metavar="ADDR",
+                          help="also serve a TLS-routing Proxy in front of Auth there (as Teleport Cloud does)")
     teleport.set_defaults(run=_devstack_teleport)
     return parser
 
@@ -394,7 +396,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _devstack_teleport(args: argparse.Namespace) -> int:
     from chatops_bot.demo import demo_seed_text
     from chatops_bot.devstack.seed import SeedError, load_seed
-    from chatops_bot.devstack.teleport import SERVER_VERSION, ListenError, serve_forever
+    from chatops_bot.devstack.teleport import SERVER_VERSION, ListenError, ProxyListenError, serve_forever
 
     try:
         seed = load_seed(args.seed.read_text() if args.seed else demo_seed_text(args.edition))
@@ -404,7 +406,11 @@ def _devstack_teleport(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever(seed, listen=args.listen, identity_out=args.identity_out,
                                   cluster_name=args.cluster_name, edition=args.edition,
-                                  version=args.server_version or SERVER_VERSION))
+                                  version=args.server_version or SERVER_VERSION,
+                                  proxy_listen=args.proxy_listen))
+    except ProxyListenError as err:
+        print(f"--proxy-listen {args.proxy_listen}: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except SeedError as err:
         print(f"--seed: {err}", file=sys.stderr)
         return EXIT_CONFIG

@@ -29,6 +29,7 @@ from google.protobuf.empty_pb2 import Empty
 from chatops_bot import preflight
 from chatops_bot.devstack import semantics
 from chatops_bot.devstack.pki import ClusterCA, write_identity_file
+from chatops_bot.devstack.proxy import DevProxy
 from chatops_bot.devstack.seed import Seed, SeedError
 from chatops_bot.devstack.store import Store
 from chatops_bot.teleport import convert
@@ -541,6 +542,10 @@ class ListenError(OSError):
     """The devstack cannot serve on the address it was given."""
 
 
+class ProxyListenError(ListenError):
+    """The devstack Proxy cannot serve on the address it was given."""
+
+
 class DevTeleport:
     """The stand-in as a whole: a store, a CA, and a gRPC server that can be stopped and started again."""
 
@@ -569,6 +574,7 @@ class DevTeleport:
         self.users = UsersService(self.store)
         self._server: grpc.aio.Server | None = None
         self.addr = ""
+        self.proxy: DevProxy | None = None
 
     async def start(self, listen: str = "127.0.0.1:0") -> str:
         """Serve on `listen` (port 0 picks one, then reused on restart); returns `host:port`."""
@@ -600,6 +606,19 @@ class DevTeleport:
             await self._server.stop(grace)
             self._server = None
 
+    async def start_proxy(self, listen: str = "127.0.0.1:0") -> str:
+        """A TLS-routing Proxy in front of this Auth (Teleport Cloud's shape); returns its `host:port`.
+
+        Started again after `stop_proxy`, it listens on the same port when `listen` ends in `:0`."""
+        if self.proxy is None:
+            self.proxy = DevProxy(cluster_name=self.cluster_name, auth_addr=self.addr)
+        self.proxy.auth_addr = self.addr
+        return await self.proxy.start(listen)
+
+    async def stop_proxy(self) -> None:
+        if self.proxy is not None:
+            await self.proxy.stop()
+
     def identity(self, user: str, **kwargs: Any) -> Identity:
         roles = self.store.user(user).roles
         return self.ca.issue_identity(user, list(roles), **kwargs)
@@ -615,7 +634,8 @@ class DevTeleport:
 
 
 async def serve_forever(seed: Seed, *, listen: str, identity_out: Path, cluster_name: str,
-                        edition: str = "enterprise", version: str = SERVER_VERSION) -> None:
+                        edition: str = "enterprise", version: str = SERVER_VERSION,
+                        proxy_listen: str = "") -> None:
     ca_dir = identity_out / "ca"
     ca = ClusterCA.load(ca_dir) if (ca_dir / "ca.crt").exists() else None
     if ca is None:
@@ -628,6 +648,14 @@ async def serve_forever(seed: Seed, *, listen: str, identity_out: Path, cluster_
     edition_name = "Enterprise" if edition == "enterprise" else "Community Edition"
     print(f"devstack Teleport {version} {edition_name} {cluster_name!r} serving on {addr}", flush=True)
     try:
+        if proxy_listen:
+            try:
+                proxy_addr = await teleport.start_proxy(proxy_listen)
+            except (OSError, ValueError) as err:
+                detail = err.strerror if isinstance(err, OSError) and err.strerror else err
+                raise ProxyListenError(f"cannot listen there ({detail})") from None
+            print(f"devstack Proxy (TLS routing to Auth) serving on {proxy_addr}", flush=True)
         await asyncio.Event().wait()
     finally:
+        await teleport.stop_proxy()
         await teleport.stop()
