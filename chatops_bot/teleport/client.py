@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from chatops_bot import metrics
-from chatops_bot.teleport import convert
+from chatops_bot.teleport import convert, routing
 from chatops_bot.teleport.errors import UNREACHABLE, from_rpc_error
 from chatops_bot.teleport.gen import (
     authservice_pb2,
@@ -65,6 +65,9 @@ OLD_CHANNEL_GRACE = 30.0
 # probe's own Ping gets a short deadline, shorter than the probe's timeout.
 CONTACT_FRESH_FOR = 5.0
 PROBE_TIMEOUT = 2.0
+# Deciding whether `addr` is Auth or a Proxy takes one or two TLS handshakes, each bounded by the smaller
+# of this and half the call timeout, so an address that never answers costs at most half a timeout more.
+ROUTE_PROBE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,10 @@ class TeleportClient:
         # When Teleport last answered a call (or failed to), and why it could not be reached ("" if it did).
         self._contact: tuple[float, str] | None = None
         self._probing = asyncio.Lock()
+        # Auth directly or through the Proxy's TLS routing: decided by the first call (`_ensure_route`).
+        self._route: routing.Route | None = None
+        self._forwarder: routing.Forwarder | None = None
+        self._routing = asyncio.Lock()
 
     # --- channel ----------------------------------------------------------------------------------
 
@@ -171,7 +178,7 @@ class TeleportClient:
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ]
         old = self._channel
-        self._channel = grpc.aio.secure_channel(self.addr, credentials, options=options)
+        self._channel = self._open_channel(identity, credentials, options)
         self._stubs = {
             AUTH: authservice_pb2_grpc.AuthServiceStub(self._channel),
             USERS: users_service_pb2_grpc.UsersServiceStub(self._channel),
@@ -184,6 +191,51 @@ class TeleportClient:
         self._identity = identity
         self._fingerprint = fingerprint
         return self._stubs
+
+    def _open_channel(
+        self, identity: Identity, credentials: grpc.ChannelCredentials, options: list[tuple[str, Any]]
+    ) -> grpc.aio.Channel:
+        """mTLS straight to Auth, or plaintext to the loopback forwarder that does the TLS through the Proxy."""
+        if self._forwarder is None:
+            return grpc.aio.secure_channel(self.addr, credentials, options=options)
+        self._forwarder.use_identity(identity)  # a renewed identity: new connections present it
+        # A channel of its own subchannels: grpc would otherwise share the old channel's connection,
+        # which still carries the previous certificate, with the new one (same target, same options).
+        return grpc.aio.insecure_channel(
+            self._forwarder.addr, options=[*options, ("grpc.use_local_subchannel_pool", 1)]
+        )
+
+    async def _ensure_route(self) -> None:
+        """Decides, once, whether `addr` is an Auth server or a Proxy with TLS routing (as Teleport's plugins
+        accept either). Until a handshake decides it, calls go directly and grpc reports what fails."""
+        if self._route is not None:
+            return
+        async with self._routing:
+            if self._route is not None:
+                return
+            try:
+                identity = self.identity_source.load()
+            except IdentityError:
+                return  # `_ensure_channel` says why
+            timeout = min(self.timeout / 2, ROUTE_PROBE_TIMEOUT)
+            detection = await routing.detect_route(self.addr, identity, timeout=timeout)
+            if detection.route is None:
+                if detection.conclusive:
+                    raise Unavailable(UNREACHABLE, detail=detection.reason)
+                logger.debug("route to Teleport not decided yet: %s", detection.reason)
+                return
+            if detection.route is routing.Route.PROXY:
+                forwarder = routing.Forwarder(self.addr, identity, connect_timeout=self.timeout)
+                await forwarder.start()
+                self._forwarder = forwarder
+                if self._channel is not None:
+                    # Opened for `identity` before the route was known; no call has used it.
+                    await self._channel.close()
+                    self._channel = None
+                    self._stubs = {}
+                    self._fingerprint = None
+            logger.info("reaching Teleport at %s %s", self.addr, detection.route.value)
+            self._route = detection.route
 
     def _close_retired(self, channel: grpc.aio.Channel) -> None:
         self._retired.pop(channel, None)
@@ -211,9 +263,12 @@ class TeleportClient:
                     f" (the bot's certificate is not valid before "
                     f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; check the clock)"
                 )
+        if isinstance(error, Unavailable) and self._forwarder is not None and self._forwarder.last_failure:
+            error.detail += f" (through the Proxy's TLS routing: {self._forwarder.last_failure})"
         return error
 
     async def _call(self, method: str, request: Any, *, timeout: float | None = None, service: str = AUTH) -> Any:
+        await self._ensure_route()
         stub = self._ensure_channel()[service]
         started = time.monotonic()
         try:
@@ -260,6 +315,10 @@ class TeleportClient:
             await self._channel.close()
             self._channel = None
             self._stubs = {}
+        if self._forwarder is not None:
+            await self._forwarder.close()
+            self._forwarder = None
+            self._route = None
 
     # --- cluster ----------------------------------------------------------------------------------
 
@@ -422,6 +481,7 @@ class TeleportClient:
         After an identity renewal the stream ends with `Unavailable` once the old channel's grace is
         over; the watcher then watches again with the new identity.
         """
+        await self._ensure_route()
         stub = self._ensure_channel()[AUTH]
         kinds = [types_pb2.WatchKind(Kind="access_request")]
         if users:
