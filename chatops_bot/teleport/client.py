@@ -234,7 +234,9 @@ class TeleportClient:
                     self._channel = None
                     self._stubs = {}
                     self._fingerprint = None
-            logger.info("reaching Teleport at %s %s", self.addr, detection.route.value)
+            # Said at INFO only for the proxy: the direct route is what `addr` has always meant.
+            log = logger.info if detection.route is routing.Route.PROXY else logger.debug
+            log("reaching Teleport at %s %s", self.addr, detection.route.value)
             self._route = detection.route
 
     def _close_retired(self, channel: grpc.aio.Channel) -> None:
