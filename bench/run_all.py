@@ -39,6 +39,7 @@ class Target:
 
 BENCHES: list[tuple[str, list[str], list[str], list[Target]]] = [
     ("Teleport RPC latency", ["teleport_rpc.py"], ["teleport_rpc.py"], []),
+    ("Through the Proxy's TLS routing", ["proxy_routing.py"], ["proxy_routing.py"], []),
     ("Acking a signed /access list (Slack)", ["ack.py"], ["ack.py", "--rounds", "3"], [
         Target("ack: bot p99 (ms), target < 250", r"^bot.*?\s([\d.]+)\s*$", 250),
         Target("ack: bot/bare p50 ratio, target < 3", r"bot/bare p50 ratio: ([\d.]+)", 3),

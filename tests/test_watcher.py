@@ -39,6 +39,8 @@ from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Backoff, Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands import messages
+from commands.dispatch import dispatch
+from commands.reply import Invocation
 from commands.errors import UnknownUserError
 from commands.model import AccessRequest, ChatUser, RequestState, Review, User
 from conftest import ClientFactory, free_port
@@ -771,3 +773,35 @@ async def test_a_fan_out_cut_short_by_an_outage_is_finished_after_the_decision(
             f"Your request for dba ({request.id[-8:]}) was approved"]
 
     await eventually(finished)
+
+
+# --- through the Proxy (Teleport Cloud's shape) ---------------------------------------------------------------
+
+
+async def test_through_the_proxy_a_request_is_carded_approved_on_behalf_and_the_requester_told(
+    make_bot: MakeBot, teleport: DevTeleport, client_for: ClientFactory,
+    platforms: tuple[DevSlack, DevMattermost], tmp_path: Path
+) -> None:
+    slack, mm = platforms
+    proxy = await teleport.start_proxy("127.0.0.1:0")
+    try:
+        bot = await make_bot(teleport_extra={"addr": proxy})
+        settings = Settings.model_validate(bot_settings(tmp_path, teleport, slack, mm, teleport_extra={"addr": proxy}))
+        ctx = command_context(settings, bot.client)
+        asked = await dispatch(Invocation("slack", ChatUser("slack", "U0ALICE", "alice"),
+                                          "request dba --for 1h INC-7 replica lag"), ctx)
+        assert asked.ok, asked.text
+        [request] = teleport.store.requests.values()
+        await eventually(lambda: one_card_each(slack, mm, request.id))
+
+        approved = await dispatch(Invocation("mattermost", ChatUser("mattermost", MM_USERS["bob"].id, "bob"),
+                                             f"approve {request.id[-8:]} go ahead"), ctx)
+        assert approved.ok, approved.text
+
+        stored = teleport.store.requests[request.id]
+        assert stored.state is RequestState.APPROVED
+        assert [(r.author, r.submitted_by) for r in stored.reviews] == [("bob", "chatops-bot")]
+        await eventually(lambda: [m for m in slack.direct_messages("U0ALICE") if "was approved" in m["text"]][0])
+        assert teleport.proxy is not None and "auth" in {route for _, route in teleport.proxy.routes}
+    finally:
+        await teleport.stop_proxy()
