@@ -22,6 +22,7 @@ from commands.durations import format_duration as format_duration
 from commands.durations import parse_duration
 from commands.errors import UsageError
 from commands.text import quoted as _show
+from commands.text import strip_controls
 from commands.usage import SUBCOMMANDS, USAGE
 from commands.usage import Spec as Spec  # re-exported: callers take the whole grammar from here
 
@@ -81,7 +82,6 @@ _ROLE_OPTIONS = ("--roles", "--role", "-roles", "-role")
 _NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
 _REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
 _UNREADABLE = re.compile("[\ud800-\udfff]")
-_REASON_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def parse(text: str) -> Command:
@@ -299,9 +299,10 @@ def _unknown_option(name: str, allowed: tuple[str, ...]) -> str:
 
 
 def _reason(text: str) -> str:
-    """The reason as Teleport will store it: no control characters but line breaks and tabs."""
+    """The reason as Teleport will store it: no control characters but line breaks and tabs, and no
+    bidirectional controls (`commands.text.BIDI_CONTROLS`)."""
     reason = text.replace("\r\n", "\n").replace("\r", "\n")
-    reason = _REASON_CONTROLS.sub("", reason).strip(_WHITESPACE)
+    reason = strip_controls(reason).strip(_WHITESPACE)
     size = len(reason.encode("utf-8"))
     if size > MAX_REASON_BYTES:
         raise UsageError(f"the reason is too long ({size} bytes; the limit is {MAX_REASON_BYTES}).")

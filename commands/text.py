@@ -8,7 +8,7 @@ Mattermost backslashes), because it never escapes anything itself: it only remov
 The strategy, in order:
 
 1. Remove control characters (C0, DEL, C1), lone surrogates (they cannot be encoded as UTF-8) and
-   the bidirectional embedding/override/isolate controls (they reorder what a reader sees).
+   the bidirectional controls (`BIDI_CONTROLS`: they reorder what a reader sees).
 2. Collapse whitespace: single-line fields become one line; `multiline=True` keeps line breaks but
    at most one empty line in a row.
 3. Break mentions by putting U+2060 WORD JOINER after `@`: always before `here`, `channel`, `all`
@@ -44,8 +44,16 @@ NAME_LIMIT = 64
 ELLIPSIS = "\u2026"
 WORD_JOINER = "\u2060"
 
+# The bidirectional formatting characters: embeddings and overrides (U+202A-U+202E), isolates
+# (U+2066-U+2069), the left-to-right, right-to-left and Arabic letter marks (U+200E, U+200F, U+061C).
+# In a reason they make Teleport's Web UI, `tsh` and the audit log show text in another order than it was
+# written ("INC-7 \u202egnp.exe" reads "INC-7 exe.png"), so they are removed on the way in as well as out.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+
 # Whitespace controls (\t \n \v \f \r \x1c-\x1f \x85) are left for the whitespace step to map.
-_UNSAFE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile(f"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff{BIDI_CONTROLS}]")
+# What text keeps on its way to Teleport: line breaks and tabs, no other control, no bidirectional control.
+_INPUT_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 _LOOKALIKES = str.maketrans(
     {
@@ -81,6 +89,12 @@ def safe_text(text: str, *, limit: int, multiline: bool = False) -> str:
     text = _MENTION_AT.sub("@" + WORD_JOINER, text)
     text = _neutralise_markup(text)
     return truncate(text, limit)
+
+
+def strip_controls(text: str) -> str:
+    """`text` as it may be stored (a reason): control characters removed but line breaks and tabs, and
+    every bidirectional control removed. Nothing else is changed: Teleport keeps what people wrote."""
+    return _INPUT_CONTROLS.sub("", text)
 
 
 def truncate(text: str, limit: int) -> str:

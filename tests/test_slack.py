@@ -598,6 +598,22 @@ async def test_hostile_text_never_reaches_slack_raw(slackbot: SlackBot, slack: D
     assert f"@{WORD_JOINER}here" in sent
 
 
+# Every character that reorders what a reader sees: the embeddings and overrides (U+202A-U+202E), the
+# isolates (U+2066-U+2069), the marks (U+200E, U+200F) and the Arabic letter mark (U+061C).
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+async def test_bidirectional_controls_never_reach_teleport(slackbot: SlackBot, slack: DevSlack,
+                                                           teleport: DevTeleport) -> None:
+    # "INC-7 \u202egnp.exe" reads as "INC-7 exe.png" in Teleport's Web UI, `tsh` and the audit log.
+    await slackbot.command("U0ALICE", f"request dba INC-7 {BIDI[:6]}gnp.exe{BIDI[6:]} ok")
+    request = only_request(teleport)
+    assert request.reason == "INC-7 gnp.exe ok"
+    await slackbot.command("U0BOB", f"approve {request.id} \u2067looks\u2069 fine\u200f")
+    reviewed = only_request(teleport)
+    assert [(r.author, r.reason) for r in reviewed.reviews] == [("bob", "looks fine")]
+
+
 # --- rendering and the manifest --------------------------------------------------------------------------
 
 

@@ -119,6 +119,7 @@ def test_single_line_folds_every_kind_of_whitespace() -> None:
         ("del\x7f c1\x9b", "del c1"),
         ("abc\u202edcba", "abcdcba"),
         ("\u2066isolated\u2069", "isolated"),
+        ("marks\u200e\u200f\u061c gone", "marks gone"),
         ("lone \ud800 surrogate", "lone surrogate"),
     ],
 )
