@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ import pytest
 import uvicorn
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.datastructures import Headers
 
 from chatops_bot.adapters.slack import SlackAdapter, SlackStartError, build, manifest
 from chatops_bot.adapters.slack import render
+from chatops_bot.adapters.slack.guard import WINDOW, Seen, SeenRequests
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
 from chatops_bot.devstack.seed import Seed, load_seed
@@ -497,13 +500,121 @@ async def test_unsigned_forged_replayed_or_malformed_requests_run_nothing(
         assert (await slackbot.http.post(f"{slackbot.url}/slack/events", content=click,
                                          headers={**good, "X-Slack-Request-Timestamp": "x"})).status_code == 401
         assert (await slackbot.post(click + b"&x=1", good)).status_code == 401  # body changed after signing
-        assert (await slackbot.post(b"\xff\xfe", {**good, **_raw_signed(b"\xff\xfe")})).status_code == 401
+        # Signed over its raw bytes but not UTF-8: Slack's signature, a body no parser takes.
+        assert (await slackbot.post(b"\xff\xfe", {**good, **_raw_signed(b"\xff\xfe")})).status_code == 400
         for body in (b"payload=notjson", b"payload=%5B1%5D", b'{"type":', b"payload=%7B%22type%22%3A"):
             assert (await slackbot.post(body)).status_code == 400, body
         assert (await slackbot.post(b"text=" + b"x" * (1 << 20))).status_code == 413
         await slackbot.settle()
         assert (await slackbot.post(click, superscript)).status_code == 401  # type: ignore[arg-type]
     assert only_request(teleport).state is RequestState.PENDING
+
+
+def guard_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the adapter logged about requests it refused or did not run, one entry per line."""
+    return [r.getMessage() for r in caplog.records if r.name == "chatops_bot.adapters.slack.app"]
+
+
+async def test_every_malformed_signature_header_is_a_401_logged_in_one_line(
+    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = slack.slash_command_body("U0ALICE", "request dba INC-1", CHANNEL)
+    good = slack.signed_headers(body)
+    stamp, signature = good["X-Slack-Request-Timestamp"], good["X-Slack-Signature"]
+    content_type = ("Content-Type", good["Content-Type"])
+    malformed: list[list[tuple[str, str | bytes]]] = [
+        # slack_sdk's verifier raised TypeError on these (hmac.compare_digest takes ASCII strings only).
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", ("v0=" + "é" * 64).encode())],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature[:-1].encode() + b"\xff")],
+        [content_type, ("X-Slack-Request-Timestamp", stamp.encode() + "é".encode()),
+         ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", "soon"), ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", f"{stamp}.5"), ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", "-" + stamp), ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", "9" * 5000), ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", stamp)],
+        [content_type, ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", "")],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature.upper())],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature + "0" * 8000)],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", "v1=" + signature[3:])],
+        # Duplicated, even when each copy is right: which one a proxy or a framework picks is not defined.
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature),
+         ("X-Slack-Signature", signature)],
+        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Request-Timestamp", stamp),
+         ("X-Slack-Signature", signature)],
+    ]
+    caplog.set_level("INFO")
+    with Unchanged(teleport, slack):
+        for headers in malformed:
+            caplog.clear()
+            answer = await slackbot.http.post(f"{slackbot.url}/slack/events", content=body, headers=headers)
+            assert (answer.status_code, answer.json()) == (401, {"error": "invalid request"}), headers
+            [line] = guard_lines(caplog)
+            assert line.startswith("refused a Slack request from 127.0.0.1: ") and "\n" not in line, line
+            assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert (await slackbot.post(body, good)).status_code == 200  # the same body, signed once, runs
+    assert only_request(teleport).reason == "INC-1"
+
+
+async def test_a_replayed_request_runs_once(slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    body = slack.slash_command_body("U0ALICE", "request dba INC-2 replayed", CHANNEL)
+    headers = slack.signed_headers(body)
+    caplog.set_level("INFO")
+    answers = [await slackbot.post(body, headers) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 401, 401, 401, 401]
+    assert answers[1].json() == {"error": "replayed request"}
+    assert only_request(teleport).reason == "INC-2 replayed"
+    assert guard_lines(caplog) == ["refused a replayed Slack request from 127.0.0.1 (its signature was "
+                                   "accepted before)"] * 4
+    # The same click twice: one review.
+    ts = await post_card(slack, only_request(teleport))
+    click = slack.block_actions_body("U0BOB", "access_approve", None, CHANNEL, ts)
+    click_headers = slack.signed_headers(click)
+    assert [(await slackbot.post(click, click_headers)).status_code for _ in range(2)] == [200, 401]
+    await slackbot.settle()
+    assert [r.author for r in only_request(teleport).reviews] == ["bob"]
+
+
+async def test_slacks_own_retry_of_a_handled_command_is_answered_without_running_it(
+    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = slack.slash_command_body("U0ALICE", "request dba INC-3 retried", CHANNEL)
+    first = slack.signed_headers(body)
+    assert (await slackbot.post(body, first)).status_code == 200
+    caplog.set_level("INFO")
+    # Slack retries with the same body, signed again or not, and says which retry it is.
+    for headers in ({**first, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+                    {**slack.signed_headers(body, int(time.time()) + 1), "X-Slack-Retry-Num": "2"}):
+        answer = await slackbot.post(body, headers)
+        assert (answer.status_code, answer.content) == (200, b"")
+    assert only_request(teleport).reason == "INC-3 retried"
+    assert len(guard_lines(caplog)) == 2
+    assert all(line.startswith("Slack retried a request already handled") for line in guard_lines(caplog))
+    # A retry of a request whose first delivery never arrived is the first: it runs.
+    lost = slack.slash_command_body("U0ALICE", "list mine", CHANNEL)
+    answer = await slackbot.post(lost, {**slack.signed_headers(lost), "X-Slack-Retry-Num": "1"})
+    assert "Your requests (1" in answer.json()["text"]
+
+
+def test_the_replay_memory_forgets_after_the_window_and_stays_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    now = [1_700_000_000.0]
+    seen = SeenRequests(limit=3, clock=lambda: now[0])
+
+    def signed(body: bytes, stamp: float) -> Headers:
+        return Headers(DevSlack(clock=lambda: stamp).signed_headers(body))
+
+    first = signed(b"a", now[0])
+    assert [seen.check(b"a", first) for _ in range(2)] == [Seen.NEW, Seen.REPLAY]
+    now[0] += WINDOW + 1  # the timestamp is no longer accepted: nothing to remember it for
+    assert seen.check(b"b", signed(b"b", now[0])) is Seen.NEW
+    assert len(seen) == 1
+    for index in range(5):
+        assert seen.check(str(index).encode(), signed(str(index).encode(), now[0])) is Seen.NEW
+    assert len(seen) <= 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"more than 3 signed Slack requests in {WINDOW} s: forgetting the oldest early"]
 
 
 async def test_url_verification_and_ssl_check_are_answered(slackbot: SlackBot, slack: DevSlack) -> None:

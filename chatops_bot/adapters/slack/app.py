@@ -1,9 +1,10 @@
 """The Slack adapter: bolt's `AsyncApp` behind `POST /slack/events`, or over Socket Mode, with start-up checks.
 
 Over HTTP, slash commands and interactivity (buttons, forms) share the one URL. A guard in front of bolt
-answers 401 to anything not signed with the signing secret within 5 minutes (a non-numeric timestamp
-too, which slack_sdk's verifier would raise on), 413 to oversized bodies and 400 to signed bodies bolt
-cannot parse or route, so nothing runs and Slack is not called for them. Bolt verifies the signature again,
+(`guard`) answers 401 to anything not signed with the signing secret within 5 minutes, however its
+headers are malformed, and to a signed request replayed; 200 without running to Slack's own retry of a
+request already handled; 413 to oversized bodies and 400 to signed bodies bolt cannot parse or route, so
+nothing runs and Slack is not called for them. Each refusal is one log line. Bolt verifies the signature again,
 answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`, except a signed
 `/access` command, which goes to `Interactions` directly (bolt's middleware adds nothing to it). With
 `slack.app_token` the bot opens a Socket Mode WebSocket instead and serves no HTTP route; payloads and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,13 +28,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request import payload_utils
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import StartFailed
+from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
 from chatops_bot.adapters.slack.interactions import COMMAND, Interactions
 from chatops_bot.config import Settings
@@ -62,7 +64,8 @@ class SlackAdapter:
         self.client = client
         self.app_token = app_token
         self.delivery = Delivery(ack_budget=ack_budget)
-        self.verifier = None if app_token else SignatureVerifier(signing_secret or "")
+        self.signing_secret = None if app_token else (signing_secret or "").encode()
+        self.seen = SeenRequests()
         # process_before_response: the listener decides when to ack (the ack budget), and the work it
         # leaves running is ours to track (`Delivery.later`), not a task bolt forgets. The secret is
         # passed even when empty: bolt would otherwise read SLACK_SIGNING_SECRET from the environment.
@@ -74,21 +77,22 @@ class SlackAdapter:
         self.app = AsyncApp(client=AsyncWebClient(base_url=client.base_url),
                             authorize=lambda: self._authorize(), signing_secret=signing_secret or "",
                             process_before_response=True,
-                            request_verification_enabled=self.verifier is not None)
+                            request_verification_enabled=self.signing_secret is not None)
         self.interactions = Interactions(ctx=ctx, client=client, delivery=self.delivery,
                                          match_email=match_email)
         self.interactions.register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
-        return [] if self.verifier is None else [Route(EVENTS_PATH, self.events, methods=["POST"])]
+        return [] if self.signing_secret is None else [Route(EVENTS_PATH, self.events, methods=["POST"])]
 
     async def events(self, request: Request) -> Response:
         body = await _read_capped(request)
         if body is None:
             return JSONResponse({"error": "request too large"}, status_code=413)
-        if not self._signed(body, request.headers):
-            return JSONResponse({"error": "invalid request"}, status_code=401)
+        refused = self._refusal(request, body)
+        if refused is not None:
+            return refused
         try:
             bolt_request = to_async_bolt_request(request, body)
         except Exception:  # bolt parses untrusted JSON and form data here: any failure is a malformed body
@@ -104,16 +108,22 @@ class SlackAdapter:
             return to_starlette_response(ack.response or BoltResponse(status=200, body=""))
         return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
-    def _signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
-        if self.verifier is None:
-            return False
-        timestamp = headers.get("x-slack-request-timestamp", "")
-        if not (timestamp.isascii() and timestamp.isdigit()):
-            return False
-        try:
-            return self.verifier.is_valid(body, timestamp, headers.get("x-slack-signature", ""))
-        except UnicodeDecodeError:
-            return False  # Slack sends UTF-8; the verifier cannot even read anything else
+    def _refusal(self, request: Request, body: bytes) -> Response | None:
+        """The answer to a request that must not run (logged in one line), or None to run it."""
+        client = request.client.host if request.client else "an unknown address"
+        problem = "no signing secret" if self.signing_secret is None else why_unsigned(
+            self.signing_secret, body, request.headers, time.time())
+        if problem is not None:
+            logger.warning("refused a Slack request from %s: %s", client, problem)
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        seen = self.seen.check(body, request.headers)
+        if seen is Seen.REPLAY:
+            logger.warning("refused a replayed Slack request from %s (its signature was accepted before)", client)
+            return JSONResponse({"error": "replayed request"}, status_code=401)
+        if seen is Seen.RETRY:
+            logger.info("Slack retried a request already handled; answered without running it again")
+            return Response(status_code=200)
+        return None
 
     async def start(self) -> None:
         """Checks the bot token (and opens the Socket Mode connection); `SlackStartError` names what to fix."""
