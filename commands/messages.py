@@ -404,6 +404,13 @@ def nothing_requestable() -> str:
     return "Teleport lets you request no roles, so there is nothing to ask for. Ask an admin if that is wrong."
 
 
+def click_not_for_this_card() -> str:
+    return (
+        "That button does not belong to the card it is on, so nothing was done. "
+        "Use `/access show ID` to see the request."
+    )
+
+
 def form_not_opened() -> str:
     return (
         "Slack could not open the form in time. Run `/access request` again, "

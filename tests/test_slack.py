@@ -367,6 +367,35 @@ async def test_a_non_reviewers_click_is_refused_to_them_alone(
     assert ephemerals_to(slack, "U0BOB") == [] and ephemerals_to(slack, "U0ALICE") == []
 
 
+@pytest.mark.parametrize("action_id", ["access_approve", "access_deny", "access_extend"])
+async def test_a_click_carrying_another_requests_id_is_refused(
+    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport, action_id: str
+) -> None:
+    await slackbot.command("U0ALICE", TYPED)
+    await slackbot.command("U0ALICE", "request dba --reviewers bob INC-9 another one")
+    first, second = sorted(stored(teleport), key=lambda r: r.reason)
+    actions = (Action.EXTEND,) if action_id == "access_extend" else (Action.APPROVE, Action.DENY)
+    ts = await post_card(slack, first, actions)
+    before = card_in_channel(slack, ts)
+    # Signed as Slack signs it: the click on the first card, its value swapped for the second's ID.
+    forged = slack.block_actions_body("U0BOB", action_id, second.id, CHANNEL, ts)
+    with Unchanged(teleport, slack):
+        assert (await slackbot.post(forged)).status_code == 200
+    await slackbot.settle()
+    assert [r.state for r in sorted(stored(teleport), key=lambda r: r.reason)] == [RequestState.PENDING] * 2
+    assert card_in_channel(slack, ts) == before
+    assert slack.opened_views == []
+    [refusal] = slack.response_url_posts
+    assert (refusal.body["replace_original"], refusal.body["response_type"]) == (False, "ephemeral")
+    assert ephemerals_to(slack, "U0BOB") == [messages.click_not_for_this_card()]
+    # The card's own ID still works.
+    if action_id == "access_approve":
+        await slackbot.click("U0BOB", action_id, ts)
+        await slackbot.settle()
+        assert {r.id: r.state for r in stored(teleport)} == {first.id: RequestState.APPROVED,
+                                                            second.id: RequestState.PENDING}
+
+
 async def test_deny_asks_for_a_reason_when_one_is_required(
     make_bot: MakeBot, slack: DevSlack, teleport: DevTeleport
 ) -> None:

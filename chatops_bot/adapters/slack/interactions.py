@@ -1,7 +1,8 @@
 """Slash commands, button clicks and form submissions from Slack, each run as an `Invocation` by `commands`.
 
 Buttons are commands: Approve on a card runs `approve ID` for the person who clicked, with the same checks
-as typing it. A refusal goes to that person only; a review that went through replaces the clicked card
+as typing it. The ID a click carries must be the one of the card it was clicked on (the message the
+payload carries holds the card); a click that names another request is refused and runs nothing. A refusal goes to that person only; a review that went through replaces the clicked card
 with the request as Teleport now holds it. The `/access request` form and the deny-reason form become the
 `/access` line they stand for (`forms`).
 """
@@ -95,7 +96,7 @@ class Interactions:
 
     async def on_review_click(self, ack: Ack, body: Body) -> None:
         await ack()
-        click = _Click.read(body)
+        click = self._checked(_Click.read(body))
         if click is None:
             return
         if click.action_id == render.ACTION_IDS[Action.DENY] and self.ctx.config.deny_reason_required:
@@ -119,9 +120,18 @@ class Interactions:
 
     async def on_extend_click(self, ack: Ack, body: Body) -> None:
         await ack()
-        click = _Click.read(body)
+        click = self._checked(_Click.read(body))
         if click is not None:
             self.delivery.later(self._extend(click))
+
+    def _checked(self, click: _Click | None) -> _Click | None:
+        """`click` when it names the request of the card it was clicked on; else the clicker is told."""
+        if click is None or click.on_its_card:
+            return click
+        logger.warning("refused a click by %s whose request ID is not the one of the card it is on",
+                       click.user_id[:40], extra={"platform": PLATFORM, "request_id": click.request_id})
+        self.delivery.later(self._tell(click.response_url, messages.click_not_for_this_card()))
+        return None
 
     async def _extend(self, click: _Click) -> None:
         try:
@@ -242,6 +252,7 @@ class _Click:
         self.user_id, self.user_name = _field(body, "user", "id"), _field(body, "user", "username")
         self.channel = _field(body, "channel", "id") or _field(body, "container", "channel_id")
         self.response_url, self.trigger_id = _field(body, "response_url"), _field(body, "trigger_id")
+        self.on_its_card = _on_its_card(body, action, self.request_id)
 
     @classmethod
     def read(cls, body: Body) -> _Click | None:
@@ -253,6 +264,19 @@ class _Click:
             logger.warning("ignoring a click without a user or a request ID (%r)", click.request_id[:40])
             return None
         return click
+
+
+def _on_its_card(body: Body, action: Mapping[str, Any], request_id: str) -> bool:
+    """Whether `request_id` is the ID of the card holding the clicked button. Slack sends a copy of the
+    message with a click on a channel message; of an ephemeral one it sends none, and the value is all
+    there is (those cards were shown to the clicker alone)."""
+    container = body.get("container")
+    ephemeral = isinstance(container, Mapping) and container.get("is_ephemeral") is True
+    if ephemeral and "message" not in body:
+        return True
+    message = body.get("message")
+    blocks = message.get("blocks") if isinstance(message, Mapping) else None
+    return render.card_id(blocks, action.get("block_id")) == request_id
 
 
 def _payload(reply: Reply) -> dict[str, Any]:

@@ -32,6 +32,7 @@ CONTEXT_ELEMENTS = 10
 FALLBACK_LIMIT = 3000
 
 ACTION_IDS = {Action.APPROVE: "access_approve", Action.DENY: "access_deny", Action.EXTEND: "access_extend"}
+_OUR_ACTIONS = frozenset(ACTION_IDS.values())
 _STYLES = {Action.APPROVE: "primary", Action.DENY: "danger"}
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
@@ -125,6 +126,22 @@ def card_blocks(card: RequestCard) -> list[Block]:
     if card.actions and len(card.request.id) <= BUTTON_VALUE_LIMIT:
         blocks.append({"type": "actions", "elements": [_button(action, card) for action in card.actions]})
     return blocks
+
+
+def card_id(blocks: object, block_id: object) -> str | None:
+    """The ID of the request whose card holds the actions block `block_id` in a message's `blocks` (as a
+    click's payload carries them): what its buttons carry (`_button`), or None when that is not one ID."""
+    if not isinstance(blocks, list) or not isinstance(block_id, str):
+        return None
+    ids = {
+        element.get("value")
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") == "actions" and block.get("block_id") == block_id
+        for element in block.get("elements") or ()
+        if isinstance(element, dict) and element.get("action_id") in _OUR_ACTIONS
+    }
+    found = ids.pop() if len(ids) == 1 else None
+    return found if isinstance(found, str) else None
 
 
 def _button(action: Action, card: RequestCard) -> Block:
