@@ -17,6 +17,7 @@ from chatops_bot.directory import TeleportDirectory
 from chatops_bot.metrics import CountedOutbound
 from chatops_bot.mirror import RequestMirror
 from chatops_bot.notify import CardSettings, Notifier, Outbound
+from chatops_bot.readiness import teleport_problem
 from chatops_bot.reminders import Reminders
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Watcher
@@ -113,7 +114,7 @@ class TeleportService:
         pass
 
     async def why_not_ready(self) -> str | None:
-        return await self.client.why_unreachable()
+        return teleport_problem(await self.client.why_unreachable())  # in words: /readyz answers anyone
 
 
 def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
