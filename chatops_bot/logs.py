@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 NOISY_LIBRARIES = ("httpx", "httpcore", "apscheduler")
+# uvicorn's loggers: by default uvicorn gives them handlers and formats of its own, so their lines (and
+# the tracebacks of "Exception in ASGI application") would not be JSON in a JSON log.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # Context that call sites attach with `extra=`; anything else in a record is logging's own.
 CONTEXT_KEYS = ("correlation_id", "platform", "chat_user", "teleport_user", "subcommand", "request_id",
                 "outcome", "duration_seconds")
@@ -37,6 +40,11 @@ def configure(level: str = "WARNING", fmt: str = "plain", stream: TextIO = sys.s
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in UVICORN_LOGGERS:  # through the bot's handler (the server also passes log_config=None)
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    logging.captureWarnings(True)  # a library's warning is a log line too, in the same format
     # One INFO line per HTTP call (httpx, under the Mattermost driver) or per reminder job (apscheduler)
     # would drown the bot's own lines.
     for chatty in NOISY_LIBRARIES:

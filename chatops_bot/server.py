@@ -91,8 +91,11 @@ async def serve(services: Sequence[ChatAdapter], *, host: str, port: int) -> Non
 
 
 async def _serve_http(app: Starlette, *, host: str, port: int, names: str) -> None:
+    # log_config=None: uvicorn would install its own handlers and formats on its loggers (`uvicorn`,
+    # `uvicorn.error`, `uvicorn.access`); without them its lines go through the bot's handler (`logs`),
+    # JSON when the bot logs JSON. log_level still quiets its per-connection INFO lines.
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=HTTP_GRACE))
+                                           log_config=None, timeout_graceful_shutdown=HTTP_GRACE))
 
     def stop() -> None:
         if server.should_exit:

@@ -533,3 +533,44 @@ async def test_sigterm_lets_commands_under_way_finish_and_deliver_their_answers(
     assert reasons == ["INC-11 from mattermost", "INC-12 from slack"]
     assert "Traceback" not in served.output
     assert '"stopped"' in served.output
+
+
+async def raw_http(port: int, data: bytes) -> bytes:
+    """Sends `data` on a fresh connection and half-closes it; what came back before the server closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    writer.write_eof()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+async def test_every_line_of_a_json_log_is_json_uvicorns_and_tracebacks_too(
+        stack: Stack, serve: Callable[..., Any]) -> None:
+    served = await serve(log_format="json", log_level="INFO")
+    await served.eventually(lambda: served.status("/readyz", 200))
+    port = int(str(served.http.base_url).rsplit(":", 1)[1].strip("/"))
+    # uvicorn's own line: a request that is not HTTP.
+    await raw_http(port, b"\x16\x03\x01 this is not HTTP\r\n\r\n")
+    # A client that goes away in the middle of its body: uvicorn logs the app's exception, traceback and all.
+    for path in ("/slack/events", "/mattermost/command"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial".encode())
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+    await asyncio.sleep(0.5)
+    await served.eventually(lambda: served.logged("Invalid HTTP request"))
+    await served.eventually(lambda: served.logged("Traceback"))
+    assert await served.stop() == 0
+    entries = []
+    for line in served.lines:
+        entry = json.loads(line)  # every line, whoever wrote it
+        assert isinstance(entry, dict) and {"time", "level", "logger", "message"} <= set(entry), line
+        entries.append(entry)
+    [invalid] = [e for e in entries if "Invalid HTTP request" in e["message"]]
+    assert (invalid["logger"], invalid["level"]) == ("uvicorn.error", "WARNING")
+    tracebacks = [e for e in entries if "traceback" in e]
+    assert tracebacks and all(e["traceback"].startswith("Traceback (most recent call last):")
+                              for e in tracebacks)
