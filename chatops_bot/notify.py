@@ -414,11 +414,12 @@ class Notifier:
                 try:
                     cached = (time.monotonic(), await self.outbounds[platform].resolve_recipient(name))
                 except Exception as err:
-                    logger.warning("cannot resolve %s recipient %r now, skipped: %r", platform, name, err)
+                    logger.warning("cannot resolve %s recipient %r now, skipped: %r", platform, name, err,
+                                   extra={"request_id": request.id})
                     continue
                 if cached[1] is None:
                     logger.warning("%s has no recipient %r (routing.role_to_recipients); skipped",
-                                   platform, name)
+                                   platform, name, extra={"request_id": request.id})
                 self._recipients[(platform, name)] = cached
             if cached[1] is not None and cached[1] not in found:
                 found.append(cached[1])

@@ -235,7 +235,9 @@ class Reminders:
             try:
                 await func(*args)
             except Exception:
-                logger.exception("a reminder job failed")
+                # Every job is for one request, named first (`_fire`, `_end`).
+                context = {"request_id": args[0]} if args and isinstance(args[0], str) else {}
+                logger.exception("a reminder job failed", extra=context)
 
     # --- firing -----------------------------------------------------------------------------------
 
@@ -267,7 +269,7 @@ class Reminders:
             return
         except BackendError as err:
             logger.warning("cannot read request %s for its reminders (%s); trying again", request_id,
-                           err.detail or err.message)
+                           err.detail or err.message, extra={"request_id": request_id})
             tracked.retry_at = self.clock.now() + RETRY
             self._arm(request_id)
             return
@@ -313,7 +315,7 @@ class Reminders:
             return
         except BackendError as err:
             logger.warning("cannot claim %s of request %s (%s); trying again", kind, request.id,
-                           err.detail or err.message)
+                           err.detail or err.message, extra={"request_id": request.id})
             await self._release(tracked, won)
             return
         if kind == "ended":
@@ -324,7 +326,7 @@ class Reminders:
             sent = await (self._remind(request) if kind == "remind" else self._nudge(request, data))
         except BackendError as err:  # looking up who to tell
             logger.warning("cannot send %s of request %s (%s); trying again", kind, request.id,
-                           err.detail or err.message)
+                           err.detail or err.message, extra={"request_id": request.id})
             sent = False
         except asyncio.CancelledError:  # stopping: the next process sends it
             await asyncio.shield(self._release(tracked, won))

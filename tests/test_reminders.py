@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from chatops_bot import runtime
+from chatops_bot import logs, runtime
 from chatops_bot.adapters.base import ChatAdapter
 from chatops_bot.config import Settings
 from chatops_bot.devstack.mattermost import DevMattermost
@@ -414,3 +415,27 @@ async def _cards(slack: DevSlack, mm: DevMattermost, request_id: str) -> tuple[d
     await eventually(lambda: one_card_each(slack, mm, request_id))
     return one_card_each(slack, mm, request_id)
 
+
+
+async def test_dms_mattermost_refuses_are_logged_by_the_bot_with_the_request_id_and_not_by_the_library(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    slack, mm = platforms
+    logs.quiet_libraries()  # what `chatops-bot serve` does when it sets up its log
+    mm.remove_user(MM_USERS["alice"].id)  # her Teleport trait still names the account: every DM is a 400
+    bot = await make_bot()
+    caplog.set_level(logging.INFO)
+    request = await approved_dba(client_for, slack, mm)  # alice is told the outcome: on Slack only
+    assert request.access_expires is not None
+    await moment(clock, request.access_expires - timedelta(minutes=15) + timedelta(seconds=1), bot)
+    assert len((await alice_hears(slack, mm, "ends in"))[0]) == 1
+
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in problems if r.name.startswith("mattermostautodriver")] == []
+    said = {r.getMessage().split(":")[0] for r in problems}
+    assert {"DM to alice on mattermost failed", "reminder DM failed"} <= said, said
+    ours = [r for r in problems if r.name in ("chatops_bot.notify", "chatops_bot.reminders")]
+    assert [(r.getMessage(), vars(r).get("request_id")) for r in ours
+            if vars(r).get("request_id") != request.id] == []
+    plain = logs.PlainFormatter()  # the ID is in the line people read, not only in the JSON field
+    assert [plain.format(r) for r in ours if request.id not in plain.format(r)] == []

@@ -252,6 +252,11 @@ class DevMattermost:
         fault.until = time.monotonic() + seconds
         self._faults.append(fault)
 
+    def remove_user(self, user_id: str) -> None:
+        """The account is gone (deleted, say): calls naming it get the server's 4xx answers from now on."""
+        user = self._users.pop(user_id)
+        self._tokens.pop(user.token, None)
+
     def issue_trigger_id(self, user_id: str = "") -> str:
         """A trigger id shaped like the server's: base64 of `client_id:user_id:millis:signature`."""
         data = f"{new_id()}:{user_id}:{_now_ms()}:"
