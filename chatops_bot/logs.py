@@ -74,15 +74,21 @@ def quiet_libraries(level: str = "WARNING") -> None:
         driver.addFilter(_DRIVER_FILTER)
 
 
+def uvicorn_through_root() -> None:
+    """uvicorn's lines go to the root logger's handlers, like every other line (the server also passes
+    log_config=None, so that uvicorn does not put its own back)."""
+    for name in UVICORN_LOGGERS:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+
+
 def configure(level: str = "WARNING", fmt: str = "plain", stream: TextIO = sys.stderr) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in UVICORN_LOGGERS:  # through the bot's handler (the server also passes log_config=None)
-        uvicorn_logger = logging.getLogger(name)
-        uvicorn_logger.handlers.clear()
-        uvicorn_logger.propagate = True
+    uvicorn_through_root()
     logging.captureWarnings(True)  # a library's warning is a log line too, in the same format
     quiet_libraries(level)
