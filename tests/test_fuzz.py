@@ -95,8 +95,9 @@ MATTERMOST_BROADCAST = re.compile(r"@(?:here|channel|all|everyone)\b", re.IGNORE
 
 class Problems(logging.Handler):
     """Log records that mean the bot hit something it did not expect: errors, and anything with a traceback
-    (uvicorn's "Exception in ASGI application" too: the stack sends uvicorn's lines to the root logger, as
-    `chatops-bot serve` does, and quiets the Mattermost driver's own line for each refused call as it does)."""
+    (uvicorn's "Exception in ASGI application" too: the stack sends uvicorn's lines to the root logger,
+    as `chatops-bot serve` does, and quiets the Mattermost driver's own line for each refused call as it
+    does)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -577,7 +578,8 @@ ENDPOINT = st.sampled_from(ENDPOINTS)
 PATHS = pick(ENDPOINT, ENDPOINT, ENDPOINT, ENDPOINT, ENDPOINT.map(lambda path: path + "/"),
              st.tuples(ENDPOINT, st.text(st.characters(codec="utf-8"), max_size=30)).map(
                  lambda pair: pair[0] + "?" + quote(pair[1])),
-             st.sampled_from(["/", "/slack", "/mattermost", "/%ff", "/healthz%00", "/READYZ", "/metrics/../readyz"]))
+             st.sampled_from(["/", "/slack", "/mattermost", "/%ff", "/healthz%00", "/READYZ",
+                              "/metrics/../readyz"]))
 METHODS = st.sampled_from(["POST", "POST", "POST", "GET", "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"])
 SLACK_AUTH = ("X-Slack-Signature", "X-Slack-Request-Timestamp")
 # Names from the bot's world in the cases proxies and clients use; framing headers (Host, Content-Length,
@@ -593,7 +595,8 @@ HEADER_NAMES = pick(
 _VALUE_BYTES = [*range(0x21, 0x7F), *range(0x80, 0x100)]
 HEADER_VALUES = pick(
     st.lists(st.sampled_from([*_VALUE_BYTES, 0x20]), max_size=80).map(lambda b: bytes(b).strip(b" ")),
-    st.text(st.characters(codec="utf-8", min_codepoint=0x21, exclude_characters="\x7f"), max_size=40).map(str.encode),
+    st.text(st.characters(codec="utf-8", min_codepoint=0x21, exclude_characters="\x7f"),
+            max_size=40).map(str.encode),
     st.sampled_from([b"v0=" + "é".encode() * 32, b"v0=" + b"0" * 64, b"v0=", b"0", b"-1", b"1e9", b"\xb9\xb2",
                      b"99999999999999999999", b"Token " + b"x" * 26, b"application/json", FORM.encode()]),
     st.integers(1_000, 20_000).map(lambda size: b"9" * size),  # past 16 KB uvicorn refuses the whole head
@@ -645,7 +648,8 @@ class HeaderCase:
 _SLACK_AUTH = {name.lower() for name in SLACK_AUTH}
 
 ROUTES = st.sampled_from([("POST", "/mattermost/command"), ("POST", "/mattermost/actions"),
-                          ("POST", "/mattermost/dialogs"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")])
+                          ("POST", "/mattermost/dialogs"), ("GET", "/healthz"), ("GET", "/readyz"),
+                          ("GET", "/metrics")])
 # Slack's route half the time (its headers are the ones that matter), the others as they are called, and
 # now and then any method on any path.
 TARGETS = pick(st.just(("POST", "/slack/events")), st.just(("POST", "/slack/events")), ROUTES, ROUTES,
@@ -661,7 +665,8 @@ HEADER_CASES = st.tuples(TARGETS, st.sampled_from(["slack", "slack", "mattermost
 @example(case=HeaderCase("POST", "/slack/events", "slack", [("repeat", "X-Slack-Signature", b"")], None, 0))
 @example(case=HeaderCase("POST", "/slack/events", "slack", [("replace", "X-Slack-Signature", b"9" * 12_000)],
                          None, 0))
-@example(case=HeaderCase("POST", "/slack/events", "slack", [("add", "X-Slack-Signature", b"9" * 20_000)], None, 0))
+@example(case=HeaderCase("POST", "/slack/events", "slack", [("add", "X-Slack-Signature", b"9" * 20_000)],
+                         None, 0))
 async def test_every_endpoint_answers_any_method_path_and_headers_without_a_500_or_a_traceback(
         stack: Stack, case: HeaderCase) -> None:
     body, headers = case.request(stack)

@@ -553,8 +553,10 @@ async def test_every_malformed_signature_header_is_a_401_logged_in_one_line(
     content_type = ("Content-Type", good["Content-Type"])
     malformed: list[list[tuple[str, str | bytes]]] = [
         # slack_sdk's verifier raised TypeError on these (hmac.compare_digest takes ASCII strings only).
-        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", ("v0=" + "é" * 64).encode())],
-        [content_type, ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature[:-1].encode() + b"\xff")],
+        [content_type, ("X-Slack-Request-Timestamp", stamp),
+         ("X-Slack-Signature", ("v0=" + "é" * 64).encode())],
+        [content_type, ("X-Slack-Request-Timestamp", stamp),
+         ("X-Slack-Signature", signature[:-1].encode() + b"\xff")],
         [content_type, ("X-Slack-Request-Timestamp", stamp.encode() + "é".encode()),
          ("X-Slack-Signature", signature)],
         [content_type, ("X-Slack-Request-Timestamp", "soon"), ("X-Slack-Signature", signature)],
@@ -627,7 +629,8 @@ async def test_slacks_own_retry_of_a_handled_command_is_answered_without_running
     assert "Your requests (1" in answer.json()["text"]
 
 
-def test_the_replay_memory_forgets_after_the_window_and_stays_bounded(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_replay_memory_forgets_after_the_window_and_stays_bounded(
+        caplog: pytest.LogCaptureFixture) -> None:
     now = [1_700_000_000.0]
     seen = SeenRequests(limit=3, clock=lambda: now[0])
 

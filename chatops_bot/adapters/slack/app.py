@@ -3,12 +3,12 @@
 Over HTTP, slash commands and interactivity (buttons, forms) share the one URL. A guard in front of bolt
 (`guard`) answers 401 to anything not signed with the signing secret within 5 minutes, however its
 headers are malformed, and to a signed request replayed; 200 without running to Slack's own retry of a
-request already handled; 413 to oversized bodies and 400 to signed bodies bolt cannot parse or route, so
-nothing runs and Slack is not called for them. Each refusal is one log line. Bolt verifies the signature again,
-answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`, except a signed
-`/access` command, which goes to `Interactions` directly (bolt's middleware adds nothing to it). With
-`slack.app_token` the bot opens a Socket Mode WebSocket instead and serves no HTTP route; payloads and
-acks are the same, minus the signature (the app-level token authenticates the connection).
+request already handled; 413 to oversized bodies and 400 to signed bodies bolt cannot parse or route,
+so nothing runs and Slack is not called for them. Each refusal is one log line. Bolt verifies the
+signature again, answers `url_verification` and `ssl_check`, and routes the rest to `Interactions`,
+except a signed `/access` command, which goes to `Interactions` directly (bolt's middleware adds nothing
+to it). With `slack.app_token` the bot opens a Socket Mode WebSocket instead and serves no HTTP route;
+payloads and acks are the same, minus the signature (the app-level token authenticates the connection).
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ class SlackAdapter:
             return JSONResponse({"error": "invalid request"}, status_code=401)
         seen = self.seen.check(body, request.headers)
         if seen is Seen.REPLAY:
-            logger.warning("refused a replayed Slack request from %s (its signature was accepted before)", client)
+            logger.warning("refused a replayed Slack request from %s (its signature was accepted before)",
+                           client)
             return JSONResponse({"error": "replayed request"}, status_code=401)
         if seen is Seen.RETRY:
             logger.info("Slack retried a request already handled; answered without running it again")

@@ -35,7 +35,9 @@ MAX_REMEMBERED = 50_000  # requests; Slack sends one app a few a second at most,
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
-TIMESTAMP_HEADER, SIGNATURE_HEADER, RETRY_HEADER = "x-slack-request-timestamp", "x-slack-signature", "x-slack-retry-num"
+TIMESTAMP_HEADER = "x-slack-request-timestamp"
+SIGNATURE_HEADER = "x-slack-signature"
+RETRY_HEADER = "x-slack-retry-num"
 
 
 def why_unsigned(secret: bytes, body: bytes, headers: Headers, now: float) -> str | None:
@@ -50,7 +52,8 @@ def why_unsigned(secret: bytes, body: bytes, headers: Headers, now: float) -> st
     if not _SIGNATURE.fullmatch(signature):
         return "X-Slack-Signature is not v0= and 64 hex digits"
     if abs(now - int(stamp)) > WINDOW:
-        return f"X-Slack-Request-Timestamp is {int(now) - int(stamp)} s from now (Slack's limit is {WINDOW} s)"
+        skew = int(now) - int(stamp)
+        return f"X-Slack-Request-Timestamp is {skew} s from now (Slack's limit is {WINDOW} s)"
     expected = "v0=" + hmac.new(secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         return "the signature does not match (another signing secret, or the body changed on the way)"

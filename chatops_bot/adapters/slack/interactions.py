@@ -2,8 +2,9 @@
 
 Buttons are commands: Approve on a card runs `approve ID` for the person who clicked, with the same checks
 as typing it. The ID a click carries must be the one of the card it was clicked on (the message the
-payload carries holds the card); a click that names another request is refused and runs nothing. A refusal goes to that person only; a review that went through replaces the clicked card
-with the request as Teleport now holds it. The `/access request` form and the deny-reason form become the
+payload carries holds the card); a click that names another request is refused and runs nothing. A
+refusal goes to that person only; a review that went through replaces the clicked card with the request
+as Teleport now holds it. The `/access request` form and the deny-reason form become the
 `/access` line they stand for (`forms`).
 """
 
