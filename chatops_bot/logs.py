@@ -39,7 +39,7 @@ class PlainFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging calls it by this name
         line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
         if request_id and str(request_id) not in record.message:

@@ -9,8 +9,8 @@ from chatops_bot.readiness import UNREACHABLE, teleport_problem
 
 @pytest.mark.parametrize(("detail", "shown"), [
     (None, None),
-    ("Ping: UNAVAILABLE: failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.3.7:3025: "
-     "Failed to connect to remote host: Connection refused", "Teleport is unreachable (connection refused)"),
+    (("Ping: UNAVAILABLE: failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.3.7:3025: "
+      "Failed to connect to remote host: Connection refused"), "Teleport is unreachable (connection refused)"),
     ("Ping: UNAVAILABLE: DNS resolution failed for auth.internal:3025: C-ares status is not ARES_SUCCESS",
      "Teleport is unreachable (its address does not resolve)"),
     ("Ping: DEADLINE_EXCEEDED: Deadline Exceeded", "Teleport is unreachable (no answer in time)"),

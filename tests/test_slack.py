@@ -597,8 +597,8 @@ async def test_a_replayed_request_runs_once(slackbot: SlackBot, slack: DevSlack,
     assert [a.status_code for a in answers] == [200, 401, 401, 401, 401]
     assert answers[1].json() == {"error": "replayed request"}
     assert only_request(teleport).reason == "INC-2 replayed"
-    assert guard_lines(caplog) == ["refused a replayed Slack request from 127.0.0.1 (its signature was "
-                                   "accepted before)"] * 4
+    replayed = "refused a replayed Slack request from 127.0.0.1 (its signature was accepted before)"
+    assert guard_lines(caplog) == [replayed] * 4
     # The same click twice: one review.
     ts = await post_card(slack, only_request(teleport))
     click = slack.block_actions_body("U0BOB", "access_approve", None, CHANNEL, ts)

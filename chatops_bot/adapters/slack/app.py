@@ -34,8 +34,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import StartFailed
-from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
+from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
 from chatops_bot.adapters.slack.interactions import COMMAND, Interactions
 from chatops_bot.config import Settings
 from commands.context import Context
