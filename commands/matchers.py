@@ -75,7 +75,7 @@ def compile_matcher(expr: str) -> Matcher:
         if expr.startswith("^") and expr.endswith("$"):
             regex = _compile_regex(expr)
             return Matcher(expr, lambda value: regex.search(value) is not None)
-        return Matcher(expr, lambda value: _glob_match(expr, value))
+        return Matcher(expr, lambda value: glob_match(expr, value))
     prefix, inner, suffix = template.groups()
     call = _REGEXP_CALL.fullmatch(inner)
     if call is None:
@@ -100,10 +100,12 @@ def compile_matcher(expr: str) -> Matcher:
     return Matcher(expr, test)
 
 
-def _glob_match(pattern: str, value: str) -> bool:
+def glob_match(pattern: str, value: str) -> bool:
     """`^` + GlobToRegexp + `$` without a regex: `*` is the only wildcard, so leftmost search is exact."""
     if "*" not in pattern:
         return value == pattern
+    if "\n" in value:
+        return False  # a newline can only fall inside a `*`, and Go's `.` does not match it
     first, *middle, last = pattern.split("*")
     if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
         return False

@@ -44,6 +44,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from commands.matchers import glob_match
 from commands.model import AccessRequest, Review, User
 
 MAX_LENGTH = 2000
@@ -379,25 +380,7 @@ def regexp_match(values: Sequence[str], pattern: str) -> bool:
         return any(regex.search(value) is not None for value in values)
     if "\n" in pattern and any("\n" in value for value in values):
         raise Undecidable("a glob spanning lines cannot be matched safely")
-    return any(_glob(pattern, value) for value in values)
-
-
-def _glob(pattern: str, value: str) -> bool:
-    """`^` + GlobToRegexp + `$` without a regex: `*` is the only wildcard, so leftmost search is exact."""
-    if "*" not in pattern:
-        return value == pattern
-    if "\n" in value:
-        return False  # a newline can only fall inside a `*`, and Go's `.` does not match it
-    first, *middle, last = pattern.split("*")
-    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
-        return False
-    position, end = len(first), len(value) - len(last)
-    for part in middle:
-        found = value.find(part, position, end)
-        if found < 0:
-            return False
-        position = found + len(part)
-    return True
+    return any(glob_match(pattern, value) for value in values)
 
 
 def _normalise(raw: object, path: str) -> Value:
