@@ -17,7 +17,6 @@ database protocols, ALPN connection upgrade behind L7 load balancers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import struct
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatops_bot.devstack.pki import ClusterCA
-from chatops_bot.teleport.routing import AUTH_ALPN_PREFIX, SERVER_NAME, ended_quietly, pipe, split_addr
+from chatops_bot.teleport.routing import AUTH_ALPN_PREFIX, SERVER_NAME, Relay, ended_quietly, pipe, split_addr
 
 logger = logging.getLogger(__name__)
 
@@ -154,54 +153,29 @@ def web_context(web_ca: ClusterCA) -> ssl.SSLContext:
     return context
 
 
-class DevProxy:
+class DevProxy(Relay):
     """The Proxy's TLS-routing port in front of one devstack Auth: `teleport-auth@` is piped, the rest is web."""
 
     def __init__(self, *, cluster_name: str, auth_addr: str, web_ca: ClusterCA | None = None,
                  hello_timeout: float = 5.0) -> None:
+        super().__init__()
         self.cluster_name = cluster_name
         self.auth_addr = auth_addr
         self.hello_timeout = hello_timeout
         self._web = web_context(web_ca or ClusterCA.generate("proxy web CA"))
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.addr = ""
         self.routes: list[tuple[tuple[str, ...], str]] = []  # (ALPN offered, what was done), for tests
 
     async def start(self, listen: str = "127.0.0.1:0") -> str:
         """Listen on `listen` (port 0 picks one, then reused on restart); returns `host:port`."""
         if self.addr and listen.endswith(":0"):
             listen = self.addr
-        host, port = split_addr(listen)
-        self._server = await asyncio.start_server(self._accepted, host, port)
-        bound = self._server.sockets[0].getsockname()[1]
-        self.addr = f"{host}:{bound}"
-        return self.addr
+        return await self._listen(*split_addr(listen))
 
     async def stop(self) -> None:
         """Stop listening and drop every open connection, as a Proxy shutting down does."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.close()
 
-    @property
-    def connections(self) -> int:
-        """Connections being handled now."""
-        return len(self._tasks)
-
-    async def drained(self) -> None:
-        """Returns once every connection open now has ended."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             with ended_quietly():
                 await self._route(reader, writer)

@@ -184,37 +184,23 @@ def describe_failure(err: BaseException, timeout: float | None = None) -> str:
 # --- the forwarder ---------------------------------------------------------------------------------
 
 
-class Forwarder:
-    """Plaintext on 127.0.0.1, TLS-routed to Auth through the Proxy: one upstream connection per
-    accepted connection, so grpc's own reconnects and keep-alives reach all the way to Auth."""
+class Relay:
+    """A TCP server whose every accepted connection is a task it tracks, so `close` ends them all: the
+    loopback forwarder here and the devstack Proxy both are one. Subclasses handle a connection in
+    `_handle`."""
 
-    def __init__(self, proxy_addr: str, identity: Identity, *, connect_timeout: float = 10.0) -> None:
-        self.proxy_host, self.proxy_port = split_addr(proxy_addr)
-        self.proxy_addr = proxy_addr
-        self.connect_timeout = connect_timeout
-        self.last_failure = ""  # why the last upstream connection could not be made; "" after one was
-        self._context = self._build_context(identity)
+    def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.addr = ""
 
-    def use_identity(self, identity: Identity) -> None:
-        """New connections present the renewed certificate; open ones keep the session they have."""
-        self._context = self._build_context(identity)
-
-    @staticmethod
-    def _build_context(identity: Identity) -> ssl.SSLContext:
-        return client_context(identity, alpn=[auth_alpn(cluster_name_of(identity)), HTTP2])
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accepted, "127.0.0.1", 0, limit=CHUNK)
-        port = self._server.sockets[0].getsockname()[1]
-        self.addr = f"127.0.0.1:{port}"
-        logger.info("forwarding %s to Teleport's Auth service through the Proxy at %s", self.addr,
-                    self.proxy_addr)
+    async def _listen(self, host: str, port: int) -> str:
+        self._server = await asyncio.start_server(self._accepted, host, port, limit=CHUNK)
+        self.addr = f"{host}:{self._server.sockets[0].getsockname()[1]}"
         return self.addr
 
     async def close(self) -> None:
+        """Stop listening and drop every open connection."""
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -237,6 +223,39 @@ class Forwarder:
         assert task is not None  # asyncio runs each accepted connection as a task of its own
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        await self._handle(reader, writer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class Forwarder(Relay):
+    """Plaintext on 127.0.0.1, TLS-routed to Auth through the Proxy: one upstream connection per
+    accepted connection, so grpc's own reconnects and keep-alives reach all the way to Auth."""
+
+    def __init__(self, proxy_addr: str, identity: Identity, *, connect_timeout: float = 10.0) -> None:
+        super().__init__()
+        self.proxy_host, self.proxy_port = split_addr(proxy_addr)
+        self.proxy_addr = proxy_addr
+        self.connect_timeout = connect_timeout
+        self.last_failure = ""  # why the last upstream connection could not be made; "" after one was
+        self._context = self._build_context(identity)
+
+    def use_identity(self, identity: Identity) -> None:
+        """New connections present the renewed certificate; open ones keep the session they have."""
+        self._context = self._build_context(identity)
+
+    @staticmethod
+    def _build_context(identity: Identity) -> ssl.SSLContext:
+        return client_context(identity, alpn=[auth_alpn(cluster_name_of(identity)), HTTP2])
+
+    async def start(self) -> str:
+        await self._listen("127.0.0.1", 0)
+        logger.info("forwarding %s to Teleport's Auth service through the Proxy at %s", self.addr,
+                    self.proxy_addr)
+        return self.addr
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with ended_quietly():
             upstream = None
             try:
