@@ -44,7 +44,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from commands.matchers import glob_match
 from commands.model import AccessRequest, Review, User
 
 MAX_LENGTH = 2000
@@ -363,10 +362,10 @@ def regexp_match(values: Sequence[str], pattern: str) -> bool:
     of characters but a newline (Go's `.`). An invalid pattern is a `WhereError`; one that RE2 and
     Python could read differently, or a value too long to search safely, is `Undecidable`.
     """
-    if pattern.startswith("^") and pattern.endswith("$"):
-        # Imported here: commands.matchers imports this module for its string literals.
-        from commands import matchers
+    # Imported here: commands.matchers imports this module for its string literals.
+    from commands import matchers
 
+    if pattern.startswith("^") and pattern.endswith("$"):
         try:
             regex = matchers.compile_regex(pattern)
         except matchers.UnsupportedMatcher as err:
@@ -380,7 +379,7 @@ def regexp_match(values: Sequence[str], pattern: str) -> bool:
         return any(regex.search(value) is not None for value in values)
     if "\n" in pattern and any("\n" in value for value in values):
         raise Undecidable("a glob spanning lines cannot be matched safely")
-    return any(glob_match(pattern, value) for value in values)
+    return any(matchers.glob_match(pattern, value) for value in values)
 
 
 def _normalise(raw: object, path: str) -> Value:
