@@ -54,39 +54,43 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = sub.add_parser("check-config", help="validate a config file (and optionally reach Teleport)")
-    check.add_argument("-c", "--config", required=True, type=Path)
+    _config_option(check, "the config file to check; its secrets (${ENV}, *_file) are read only with --connect")
     check.add_argument("--connect", action="store_true", help="ping Teleport with the configured identity")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="also print the effective config, defaults included, as YAML (secrets hidden)")
     check.set_defaults(run=_check_config)
 
     serve = sub.add_parser("serve", help="run the bot: every platform configured, /healthz")
-    serve.add_argument("-c", "--config", required=True, type=Path)
+    _config_option(serve, "the config file: every setting, and the secrets it names (${ENV}, *_file)")
     serve.set_defaults(run=_serve)
 
     slack = sub.add_parser("slack-manifest", help="print the Slack app manifest (YAML) for this bot")
     slack.add_argument("--url", help="the bot's public base URL, e.g. https://bot.example.com")
     slack.add_argument("--socket-mode", action="store_true", help="no request URL; the bot connects out")
-    slack.add_argument("-c", "--config", type=Path, help="read users.match_email from this config")
+    _config_option(slack, "read users.match_email and the Slack routes (a #name route adds channels:read) "
+                   "from this config; its secrets are not read", required=False)
     slack.set_defaults(run=_slack_manifest)
 
     role = sub.add_parser("teleport-role", help="print the Teleport role and user the bot needs, and how to "
                           "issue its identity")
     role.add_argument("--review-mode", choices=REVIEW_MODES,
                       help="default: review.mode from the config given with -c, else on_behalf")
-    role.add_argument("-c", "--config", type=Path,
-                      help="read review.mode, review.web_only_roles and the identity path from this config")
+    _config_option(role, "read review.mode, review.web_only_roles and the identity path from this config; "
+                   "its secrets are not read", required=False)
     role.add_argument("--connect", action="store_true",
                       help="with -c: ask the cluster (version, edition) and refuse a mode it cannot accept")
     role.set_defaults(run=_teleport_role)
 
     register = sub.add_parser("mattermost-register", help="create or update /access on a Mattermost team")
-    register.add_argument("-c", "--config", required=True, type=Path)
+    _config_option(register, "read mattermost.url and mattermost.bot_token (and the secrets it names) "
+                   "from this config")
     register.add_argument("--team", required=True, help="the team's name (as in its URL)")
     register.add_argument("--url", required=True, help="where Mattermost posts the command, e.g. "
                           "https://bot.example.com/mattermost/command")
     register.set_defaults(run=_mattermost_register)
 
     console = sub.add_parser("console", help="type /access commands in a terminal against a real cluster")
-    console.add_argument("-c", "--config", required=True, type=Path)
+    _config_option(console, "the config file: Teleport, users and review settings, and the secrets it names")
     console.add_argument("--as", dest="user", required=True, metavar="CHATUSER",
                          help="who is typing (a console user, mapped like any chat user)")
     console.set_defaults(run=_console)
@@ -114,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_option(parser: argparse.ArgumentParser, what: str, *, required: bool = True) -> None:
+    parser.add_argument("-c", "--config", required=required, type=Path, metavar="CONFIG",
+                        help=what)
+
+
 def _version() -> str:
     try:
         return version("chatops-bot")
@@ -121,9 +130,11 @@ def _version() -> str:
         return "unknown"
 
 
-def _load(path: Path, *, registering: bool = False) -> Settings | None:
+def _load(path: Path, *, registering: bool = False, secrets: bool = True) -> Settings | None:
+    """The settings, or None after printing each problem; `secrets=False` for commands that only read
+    settings, which leave secrets not at hand yet to what uses them."""
     try:
-        return load_config(path, registering=registering)
+        return load_config(path, registering=registering, secrets=secrets)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -131,10 +142,26 @@ def _load(path: Path, *, registering: bool = False) -> Settings | None:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
+    """A one-line verdict first; then what is left for later, and the effective config with --verbose."""
+    try:
+        settings = load_config(args.config, secrets=args.connect)
+    except ConfigError as err:
+        count = len(err.problems)
+        print(f"{args.config}: {count} problem{'' if count == 1 else 's'}", file=sys.stderr)
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    print(settings.summary())
+    print(f"{args.config}: valid; {settings.outline()}")
+    pending = settings.pending_secrets()
+    if pending:
+        print("secrets for serve, console and check-config --connect to read:")
+        print("\n".join(f"  {key}: {source}" for key, source in pending))
+    names = settings.slack_channel_names()
+    if names:
+        print(f"routing.role_to_recipients.slack: {', '.join(names)} named, not by ID: looking names up needs "
+              "the channels:read scope (`chatops-bot slack-manifest -c` asks for it)")
+    if args.verbose:
+        print(settings.summary(), end="")
     if not args.connect:
         return EXIT_OK
     return asyncio.run(_connect(settings))
@@ -264,14 +291,16 @@ def _slack_manifest(args: argparse.Namespace) -> int:
 
     from chatops_bot.adapters.slack import manifest
 
-    match_email = False
+    match_email = channel_names = False
     if args.config is not None:
-        settings = _load(args.config)
+        settings = _load(args.config, secrets=False)
         if settings is None:
             return EXIT_CONFIG
         match_email = settings.users.match_email
+        channel_names = bool(settings.slack_channel_names())
     try:
-        document = manifest(args.url, socket_mode=args.socket_mode, match_email=match_email)
+        document = manifest(args.url, socket_mode=args.socket_mode, match_email=match_email,
+                            channel_names=channel_names)
     except ValueError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
@@ -282,7 +311,7 @@ def _slack_manifest(args: argparse.Namespace) -> int:
 def _teleport_role(args: argparse.Namespace) -> int:
     from chatops_bot.teleport_role import render
 
-    settings = _load(args.config) if args.config is not None else None
+    settings = _load(args.config, secrets=False) if args.config is not None else None
     if args.config is not None and settings is None:
         return EXIT_CONFIG
     if args.connect:

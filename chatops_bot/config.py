@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
+from difflib import get_close_matches
 from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     SecretStr,
+    Strict,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -62,6 +64,15 @@ def _duration(value: Any) -> timedelta:
         raise _problem("{reason}", reason=exc.message) from None
 
 
+class PendingSecret(SecretStr):
+    """A secret a read-only command leaves unresolved (its ${ENV} is not set yet, or it lives in a file):
+    it passes validation as it is, and the summary says where it will come from."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__("")
+        self.source = source
+
+
 _Checked = TypeVar("_Checked", str, SecretStr)
 
 
@@ -69,6 +80,8 @@ def _check(test: Callable[[str], object], message: str) -> AfterValidator:
     """A validator refusing strings or secrets that fail `test`; the message never quotes the value."""
 
     def check(value: _Checked) -> _Checked:
+        if isinstance(value, PendingSecret):
+            return value
         if not test(value.get_secret_value() if isinstance(value, SecretStr) else value):
             raise _problem(message)
         return value
@@ -101,7 +114,15 @@ def _role_matcher(value: str) -> str:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-HostPort = Annotated[str, _check(_is_host_port, "must be host:port, e.g. teleport.example.com:443")]
+# Each address's message shows an example of its own kind, so it names the right port too.
+AuthAddr = Annotated[str, _check(_is_host_port, "must be host:port, e.g. auth.example.com:3025")]
+WebAddr = Annotated[str, _check(_is_host_port, "must be host:port, e.g. teleport.example.com:443")]
+ListenAddr = Annotated[
+    str, _check(_is_host_port, "must be host:port, e.g. 127.0.0.1:8080 (0.0.0.0:8080 in a container)")
+]
+# YAML reads `yes`, `1` or "true" happily; a setting that is not exactly true or false is a mistake.
+Flag = Annotated[bool, Strict()]
+Count = Annotated[int, Strict()]
 WebUrl = Annotated[str, _check(_is_web_url, "must be an http(s) URL")]
 Text = Annotated[str, StringConstraints(min_length=1)]
 UserMapKey = Annotated[
@@ -116,6 +137,15 @@ MattermostRecipient = Annotated[
     _check(
         _matches(r"[^/\s]+/[^/\s]+|[^@\s]+@[^@\s]+|[a-z0-9]{26}"),
         'must be "team/channel", a channel ID or an e-mail address',
+    ),
+]
+# Channel IDs (public C…, private G…), member IDs (U…, W…: a DM), or a channel by name (#name).
+SLACK_CHANNEL_NAME = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}")
+SlackRecipient = Annotated[
+    str,
+    _check(
+        _matches(rf"[CG][A-Z0-9]{{6,}}|[UW][A-Z0-9]{{6,}}|{SLACK_CHANNEL_NAME.pattern}"),
+        'must be a channel ID (C…, G…), a member ID (U…, W…) for a DM, or "#channel-name"',
     ),
 ]
 Secret = Annotated[SecretStr, _check(bool, "must not be empty")]
@@ -159,12 +189,12 @@ _TLS_FILES = ("client_key_file", "client_cert_file", "root_cas_file")
 
 
 class TeleportSettings(_Section):
-    addr: HostPort
+    addr: AuthAddr
     identity_file: Path | None = None
     client_key_file: Path | None = None
     client_cert_file: Path | None = None
     root_cas_file: Path | None = None
-    web_proxy_addr: HostPort | None = None
+    web_proxy_addr: WebAddr | None = None
     timeout: Duration = timedelta(seconds=10)
     plugin_name: Text = "chatops-bot"
 
@@ -179,7 +209,7 @@ class TeleportSettings(_Section):
 
 
 class ServerSettings(_Section):
-    listen: HostPort = "127.0.0.1:8080"
+    listen: ListenAddr = "127.0.0.1:8080"
 
     @property
     def host(self) -> str:
@@ -226,7 +256,7 @@ class MattermostSettings(_Section):
 class UsersSettings(_Section):
     slack_user_id_trait: Text = "slack_user_id"
     mattermost_user_id_trait: Text = "mattermost_user_id"
-    match_email: bool = False
+    match_email: Flag = False
     map: dict[UserMapKey, Text] = {}
 
 
@@ -249,8 +279,8 @@ class ReviewersSettings(_Section):
 class ReviewRuleSettings(_Section):
     roles: tuple[RoleMatcher, ...]
     reviewers: ReviewersSettings
-    approvals: int = Field(default=1, ge=1)
-    deny: bool = False
+    approvals: Count = Field(default=1, ge=1)
+    deny: Flag = False
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -268,7 +298,7 @@ class ReviewRuleSettings(_Section):
 class ReviewSettings(_Section):
     mode: ReviewMode = "on_behalf"
     web_only_roles: tuple[Text, ...] = ()
-    deny_reason_required: bool = False
+    deny_reason_required: Flag = False
     rules: tuple[ReviewRuleSettings, ...] | None = None
 
     @classmethod
@@ -288,7 +318,7 @@ class ReviewSettings(_Section):
 
 
 class RoleToRecipients(_Section):
-    slack: dict[str, tuple[Text, ...]] = {}
+    slack: dict[str, tuple[SlackRecipient, ...]] = {}
     mattermost: dict[str, tuple[MattermostRecipient, ...]] = {}
 
 
@@ -298,9 +328,9 @@ class RoutingSettings(_Section):
 
 class RemindersSettings(_Section):
     before_expiry: tuple[Duration, ...] = (timedelta(minutes=15), timedelta(minutes=5))
-    on_expiry: bool = True
+    on_expiry: Flag = True
     nudge_pending_after: Duration = timedelta(minutes=30)
-    max_nudges: int = Field(default=2, ge=0)
+    max_nudges: Count = Field(default=2, ge=0)
 
 
 class LoggingSettings(_Section):
@@ -320,45 +350,82 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
 
     def summary(self) -> str:
-        """The effective config for `chatops-bot check-config`; secrets appear only as (set) / (not set)."""
-        return "\n".join(_summary_lines(self, ""))
+        """The effective config for `chatops-bot check-config --verbose`, as YAML; secrets appear only as
+        (set), (not set), or where a read-only command left them to be read from."""
+        return yaml.dump(_summary(self), Dumper=_SummaryDumper, sort_keys=False, allow_unicode=True,
+                         width=1_000_000)
+
+    def outline(self) -> str:
+        """What this config turns on, in a few words: `slack (socket mode), mattermost; review.mode on_behalf`."""
+        platforms = [
+            *([f"slack ({'socket mode' if self.slack.socket_mode else 'HTTP'})"] if self.slack else []),
+            *(["mattermost"] if self.mattermost else []),
+        ]
+        return f"{', '.join(platforms) or 'no chat platform yet'}; review.mode {self.review.mode}"
+
+    def pending_secrets(self) -> list[tuple[str, str]]:
+        """(key path, where it will come from) for each secret a read-only load left unresolved."""
+        return list(_pending(self, ""))
+
+    def slack_channel_names(self) -> list[str]:
+        """The `#name` Slack recipients: finding them needs the `channels:read` scope."""
+        routes = self.routing.role_to_recipients.slack.values()
+        return sorted({name for names in routes for name in names if SLACK_CHANNEL_NAME.fullmatch(name)})
 
 
-def _summary_lines(model: BaseModel, pad: str) -> Iterator[str]:
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            yield f"{pad}{name}:"
-            yield from _summary_lines(value, pad + "  ")
-        elif value is None and _model_in(field.annotation):
-            yield f"{pad}{name}: disabled"
-        elif isinstance(value, Mapping):
-            yield f"{pad}{name}:" + ("" if value else " (none)")
-            yield from (f"{pad}  {key}: {_shown(item)}" for key, item in value.items())
-        else:
-            yield f"{pad}{name}: {_shown(value)}"
+class _SummaryDumper(yaml.SafeDumper):
+    """Sections as blocks, lists of plain values on one line (`before_expiry: [15m, 5m]`)."""
+
+    def represent_list(self, data: Any) -> yaml.Node:
+        flow = all(not isinstance(item, dict | list) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
 
-def _shown(value: Any) -> str:
+_SummaryDumper.add_representer(list, _SummaryDumper.represent_list)
+
+
+def _summary(value: Any, annotation: Any = None) -> Any:
+    if isinstance(value, PendingSecret):
+        return f"({value.source})"
     if isinstance(value, SecretStr):
         return "(set)"
-    if isinstance(value, BaseModel):
-        return "{" + ", ".join(f"{name}: {_shown(getattr(value, name))}" for name in type(value).model_fields) + "}"
     if value is None:
-        return "(not set)"
+        sections = [arg for arg in get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        return "(not set)" if _is_secret(annotation) else "disabled" if sections else None
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields.items()
+        return {name: _summary(getattr(value, name), field.annotation) for name, field in fields}
+    if isinstance(value, Mapping):
+        return {str(key): _summary(item) for key, item in value.items()}
     if isinstance(value, tuple):
-        return "[" + ", ".join(_shown(item) for item in value) + "]"
+        return [_summary(item) for item in value]
     if isinstance(value, timedelta):
         return format_duration(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return str(value) if isinstance(value, Path) else value
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, registering: bool = False) -> Settings:
+def _pending(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, PendingSecret):
+        yield where, value.source
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _pending(getattr(value, name), _join(where, name))
+    elif isinstance(value, tuple) and any(isinstance(item, PendingSecret) for item in value):
+        yield where, next(item.source for item in value if isinstance(item, PendingSecret))
+
+
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, registering: bool = False, secrets: bool = True
+) -> Settings:
     """Read, resolve (`${ENV}`, `*_file`) and validate a config file; ConfigError lists every problem.
-    `registering`: for `mattermost-register`, which may run before there is a command token."""
-    found: list[tuple[str, str]] = []
-    raw = _anchor_paths(_read_yaml(path), Path(path).resolve().parent)
-    data = _resolve(raw, Settings, "", os.environ if env is None else env, found)
+    `registering`: for `mattermost-register`, which may run before there is a command token.
+    `secrets=False`: for commands that only read settings; a secret whose variable is not set yet, or
+    that lives in a file, is left as a `PendingSecret` (`Settings.pending_secrets`), not an error."""
+    label = str(path)
+    resolver = _Resolver(os.environ if env is None else env, secrets=secrets)
+    raw = _anchor_paths(_read_yaml(path, label), Path(path).resolve().parent)
+    data = resolver.resolve(raw, Settings, "")
+    found = resolver.found
     try:
         settings = Settings.model_validate(data, context={REGISTERING: registering})
     except ValidationError as exc:
@@ -366,7 +433,7 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, regis
         # A key whose ${ENV} or *_file could not be resolved was reported with its cause: say nothing more.
         reported = {key for where, _ in found for key in (where, where.removesuffix("_file"))}
         for error in exc.errors():
-            where = _key_path(error["loc"])
+            where = _key_path(error["loc"]) or label
             if not any(where == key or where.startswith((key + ".", key + "[")) for key in reported):
                 found.append((where, _message(error)))
     if found or settings is None:
@@ -376,7 +443,14 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, regis
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice: the second `review:` block would silently replace the first."""
+    """YAML that refuses a key given twice (the second `review:` block would silently replace the first)
+    and reads only true and false as booleans: `yes`, `no`, `on` and `off` stay words, so a flag
+    written `yes` is refused by name rather than taken as true, and a role named `no` stays `no`."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -388,6 +462,11 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(  # type: ignore[no-untyped-call]
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _anchor_paths(value: Any, base: Path) -> Any:
@@ -405,21 +484,22 @@ def _anchor_paths(value: Any, base: Path) -> Any:
     return anchored
 
 
-def _read_yaml(path: str | Path) -> dict[str, Any]:
+def _read_yaml(path: str | Path, label: str) -> dict[str, Any]:
+    """The file's top-level mapping; a problem with the file as a whole is named by the file."""
     try:
         raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe)
     except OSError as exc:
-        raise ConfigError([f"(file): cannot read {path}: {exc.strerror}"]) from None
+        raise ConfigError([f"{label}: cannot read it: {exc.strerror}"]) from None
     except UnicodeDecodeError:
-        raise ConfigError([f"(file): cannot read {path}: not UTF-8 text"]) from None
+        raise ConfigError([f"{label}: cannot read it: not UTF-8 text"]) from None
     except yaml.MarkedYAMLError as exc:
         # The parser's own words only: str(exc) quotes the offending line, which may hold a secret.
         line = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
-        raise ConfigError([f"(file): not valid YAML{line}: {exc.problem or exc.context}"]) from None
+        raise ConfigError([f"{label}: not valid YAML{line}: {exc.problem or exc.context}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"(file): not valid YAML: {' '.join(str(exc).split())}"]) from None
+        raise ConfigError([f"{label}: not valid YAML: {' '.join(str(exc).split())}"]) from None
     if not isinstance(raw, dict | None):
-        raise ConfigError(["(file): must be a mapping of sections (teleport:, slack:, ...)"])
+        raise ConfigError([f"{label}: must be a mapping of sections (teleport:, slack:, ...)"])
     return raw or {}
 
 
@@ -428,46 +508,81 @@ Found = list[tuple[str, str]]
 Env = Mapping[str, str]
 
 
-def _resolve(value: Any, model: type[BaseModel] | None, where: str, env: Env, found: Found) -> Any:
-    """Expand `${ENV}` in strings, drop empty keys (they take their defaults), read secrets' `*_file` keys."""
-    if isinstance(value, str):
+class _Resolver:
+    """Expands `${ENV}`, drops empty keys (they take their defaults) and reads secrets' `*_file` keys,
+    collecting (key path, problem); with `secrets=False` a secret that is not at hand is left pending."""
+
+    def __init__(self, env: Env, *, secrets: bool) -> None:
+        self.env = env
+        self.secrets = secrets
+        self.found: Found = []
+
+    def resolve(self, value: Any, model: type[BaseModel] | None, where: str) -> Any:
+        if isinstance(value, str):
+            return self._expand(value, where)
+        if isinstance(value, list):
+            return [self.resolve(item, None, f"{where}[{i}]") for i, item in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        fields = model.model_fields if model else {}
+        resolved = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            field = fields.get(key) if isinstance(key, str) else None
+            if field is not None and not self.secrets and _is_secret(field.annotation):
+                item = self._unless_pending(item, _join(where, key), get_origin(field.annotation) is tuple)
+            if not isinstance(item, PendingSecret | tuple):
+                item = self.resolve(item, _model_in(field.annotation) if field else None, _join(where, key))
+            resolved[key] = item
+        for name, field in fields.items():
+            if f"{name}_file" in resolved and _is_secret(field.annotation):
+                self._read_secret_file(resolved, name, get_origin(field.annotation) is tuple, where)
+        return resolved
+
+    def _expand(self, text: str, where: str) -> str:
+        if text.count("${") != len(_ENV_REF.findall(text)):
+            # Never quote the value: it may be a secret.
+            self.found.append((where, "has a `${` that does not start a ${VARIABLE} reference (is a `}` "
+                                      "missing, or the name not made of letters, digits and _?)"))
+            return text
 
         def substitute(match: re.Match[str]) -> str:
-            if match.group(1) in env:
-                return env[match.group(1)]
-            found.append((where, f"environment variable {match.group(1)} is not set"))
+            if match.group(1) in self.env:
+                return self.env[match.group(1)]
+            self.found.append((where, f"environment variable {match.group(1)} is not set"))
             return match.group(0)
 
-        return _ENV_REF.sub(substitute, value)
-    if isinstance(value, list):
-        return [_resolve(item, None, f"{where}[{i}]", env, found) for i, item in enumerate(value)]
-    if not isinstance(value, dict):
-        return value
-    fields = model.model_fields if model else {}
-    resolved = {}
-    for key, item in value.items():
-        if item is not None:
-            section = _model_in(fields[key].annotation) if key in fields else None
-            resolved[key] = _resolve(item, section, _join(where, key), env, found)
-    for name, field in fields.items():
-        if f"{name}_file" in resolved and _is_secret(field.annotation):
-            _read_secret_file(resolved, name, get_origin(field.annotation) is tuple, where, found)
-    return resolved
+        return _ENV_REF.sub(substitute, text)
 
+    def _unless_pending(self, item: Any, where: str, many: bool) -> Any:
+        """`item`, or a PendingSecret (in a tuple when `many`) when it names a variable not set yet."""
+        texts = item if isinstance(item, list) else [item]
+        unset = [name for text in texts if isinstance(text, str) for name in _ENV_REF.findall(text)
+                 if name not in self.env]
+        if not unset:
+            return item
+        pending = PendingSecret(f"${{{unset[0]}}} not set yet")
+        return (pending,) if many else pending
 
-def _read_secret_file(data: dict[str, Any], name: str, many: bool, where: str, found: Found) -> None:
-    file_key = _join(where, f"{name}_file")
-    file_path = data.pop(f"{name}_file")
-    if name in data:
-        found.append((file_key, f"set {name} or {name}_file, not both"))
-        return
-    try:
-        text = Path(str(file_path)).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        found.append((file_key, f"cannot read {file_path}: {reason}"))
-        return
-    data[name] = [line.strip() for line in text.splitlines() if line.strip()] if many else text
+    def _read_secret_file(self, data: dict[str, Any], name: str, many: bool, where: str) -> None:
+        file_key = _join(where, f"{name}_file")
+        file_path = data.pop(f"{name}_file")
+        if name in data:
+            self.found.append((file_key, f"set {name} or {name}_file, not both"))
+            return
+        if not self.secrets:
+            # The file may not exist yet, or be readable only by the bot's own user: read it when used.
+            pending = PendingSecret(f"read from {file_path} when used")
+            data[name] = (pending,) if many else pending
+            return
+        try:
+            text = Path(str(file_path)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            self.found.append((file_key, f"cannot read {file_path}: {reason}"))
+            return
+        data[name] = [line.strip() for line in text.splitlines() if line.strip()] if many else text
 
 
 def _join(where: str, key: Any) -> str:
@@ -478,7 +593,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     where = ""
     for part in loc:
         where = where if part == "[key]" else _join(where, part)
-    return where or "(file)"
+    return where
 
 
 _MESSAGES = {
@@ -502,10 +617,30 @@ _MESSAGES = {
 def _message(error: Any) -> str:
     """Pydantic's error in our words; pydantic's messages never quote the input, so no secret shows."""
     ctx = error.get("ctx") or {}
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(error["loc"])
     if error["type"] == "literal_error":
         return "must be one of " + str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
     template = _MESSAGES.get(error["type"])
     return template.format(**ctx) if template else str(error["msg"])
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """`unknown key`, with the nearest key the section does have when one is close (difflib)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if model and isinstance(part, str) else None
+        if field is not None:
+            model = _model_in(field.annotation)
+    key = str(loc[-1])
+    if model is None:
+        return "unknown key"
+    if key.removesuffix("_file") in model.model_fields and key.endswith("_file"):
+        return f"unknown key `{key}`: only secrets may be read from a file; set {key.removesuffix('_file')}"
+    known = [name for name, field in model.model_fields.items() if name != key]
+    known += [f"{name}_file" for name, field in model.model_fields.items() if _is_secret(field.annotation)]
+    nearest = get_close_matches(key, known, n=1)
+    return f"unknown key `{key}`; did you mean `{nearest[0]}`?" if nearest else "unknown key"
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -55,9 +55,9 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
 
 
 def test_example_config_is_valid_and_its_summary_hides_every_secret() -> None:
-    result = run("check-config", "-c", "config.yaml.example", env=SECRETS)
+    result = run("check-config", "--verbose", "-c", "config.yaml.example", env=SECRETS)
     assert result.returncode == 0, result.stderr
-    assert "teleport" in result.stdout
+    assert "\nteleport:\n  addr: teleport.example.com:3025\n" in result.stdout
     for secret in SECRETS.values():
         assert secret not in result.stdout + result.stderr
 
@@ -245,3 +245,85 @@ def test_ctrl_c_at_the_console_prompt_ends_it_at_once(devstack: tuple[str, Path]
     console.wait(timeout=10)
     assert time.monotonic() - started < 2
     assert console.returncode == 130
+
+
+# --- the first hour: check-config on a config written a minute ago ---------------------------------------
+
+
+def test_check_config_starts_with_a_verdict_and_leaves_secrets_for_later(tmp_path: Path) -> None:
+    """A fresh copy of the example, no secret exported yet: valid, and it says what is still to come."""
+    result = run("check-config", "-c", "config.yaml.example",
+                 env={name: "" for name in SECRETS} | {"PATH": os.environ["PATH"]})
+    unset = subprocess.run([BIN, "check-config", "-c", "config.yaml.example"], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k not in SECRETS}, timeout=30)
+    assert result.returncode == 2  # set but empty is a mistake, not "later"
+    assert unset.returncode == 0, unset.stderr
+    lines = unset.stdout.splitlines()
+    assert lines[0] == "config.yaml.example: valid; slack (HTTP), mattermost; review.mode on_behalf"
+    assert "  slack.bot_token: ${SLACK_BOT_TOKEN} not set yet" in lines
+    assert "teleport:" not in lines  # the effective config only with --verbose
+
+
+def test_check_config_verbose_prints_the_effective_config_as_yaml(tmp_path: Path) -> None:
+    import yaml
+
+    result = run("check-config", "-v", "-c", "config.yaml.example", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    shown = yaml.safe_load("\n".join(lines[lines.index("teleport:"):]))
+    assert shown["teleport"]["timeout"] == "10s" and shown["slack"]["bot_token"] == "(set)"
+    assert shown["reminders"]["before_expiry"] == ["15m", "5m"]
+
+
+def test_check_config_counts_the_mistakes_and_names_each_key(tmp_path: Path) -> None:
+    bad = tmp_path / "config.yaml"
+    bad.write_text("teleport:\n  addr: auth.example.com:3025\n  identity_file: id\nreveiw:\n  mode: as_bot\n"
+                   "users:\n  match_email: yes\nserver:\n  listen: 8080\n")
+    result = run("check-config", "-c", str(bad))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}: 3 problems",
+        "server.listen: must be a string",
+        "users.match_email: must be true or false",
+        "reveiw: unknown key `reveiw`; did you mean `review`?",
+    ]
+
+
+def test_slack_channel_names_add_channels_read_and_need_no_secrets(tmp_path: Path) -> None:
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text("teleport: {addr: 'a:3025', identity_file: x.pem}\n"
+                      "slack: {bot_token: '${NOT_EXPORTED_YET}', app_token_file: /run/secrets/nowhere}\n"
+                      "routing: {role_to_recipients: {slack: {dba: ['#dba-oncall', C0ACCESS0]}}}\n")
+    manifest = run("slack-manifest", "--socket-mode", "-c", str(config))
+    assert manifest.returncode == 0, manifest.stderr
+    assert yaml.safe_load(manifest.stdout)["oauth_config"]["scopes"]["bot"][-1] == "channels:read"
+
+    check = run("check-config", "-c", str(config))
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.splitlines()[0] == f"{config}: valid; slack (socket mode); review.mode on_behalf"
+    assert "routing.role_to_recipients.slack: #dba-oncall named, not by ID: looking names up needs the " \
+        "channels:read scope" in check.stdout
+    assert "  slack.app_token: read from /run/secrets/nowhere when used" in check.stdout
+
+    role = run("teleport-role", "-c", str(config))
+    assert role.returncode == 0, role.stderr
+
+    serve = run("serve", "-c", str(config))
+    assert serve.returncode == 2
+    assert "slack.bot_token: environment variable NOT_EXPORTED_YET is not set" in serve.stderr.splitlines()
+
+
+def test_every_subcommand_that_reads_a_config_says_what_it_reads() -> None:
+    from chatops_bot.cli import _parser
+    from test_docs import subparsers
+
+    reading = {name: parser for name, parser in subparsers(_parser()).items()
+               if "-c" in parser._option_string_actions}
+    assert set(reading) == {"check-config", "serve", "slack-manifest", "teleport-role",
+                            "mattermost-register", "console"}
+    for name, parser in reading.items():
+        assert len(parser._option_string_actions["-c"].help or "") > 40, name
+    shown = " ".join(run("serve", "--help").stdout.split())
+    assert "-c CONFIG, --config CONFIG" in shown and "the secrets it names" in shown

@@ -315,9 +315,9 @@ def test_check_config_accepts_resolve_with_rules_on_community_edition(
         "review:\n  mode: resolve\n  rules:\n"
         "    - {roles: [dba], reviewers: {roles: [dba-approver]}, approvals: 2}\n"))
 
-    result = run("check-config", "--connect", "-c", str(config))
+    result = run("check-config", "--connect", "--verbose", "-c", str(config))
 
     assert result.returncode == 0, result.stderr
     assert "Community Edition, cluster 'devstack.example.com', as chatops-bot" in result.stdout
-    assert "rules: [{roles: [dba], reviewers: {roles: [dba-approver], users: []}, approvals: 2, deny: false}]" \
-        in result.stdout
+    assert "  rules:\n  - roles: [dba]\n    reviewers:\n      roles: [dba-approver]\n      users: []\n" \
+        "    approvals: 2\n    deny: false\n" in result.stdout

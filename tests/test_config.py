@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from chatops_bot.config import ConfigError, Settings, load_config
@@ -99,6 +100,17 @@ def test_summary_shows_effective_values_and_disabled_platforms(tmp_path: Path) -
     assert "  addr: auth.example.com:3025" in summary
 
 
+def test_summary_is_yaml_with_the_effective_values_and_no_secret() -> None:
+    shown = yaml.safe_load(load_config(EXAMPLE, env=SECRETS).summary())
+
+    assert shown["teleport"]["timeout"] == "10s" and shown["teleport"]["client_key_file"] is None
+    assert shown["slack"] == {"bot_token": "(set)", "signing_secret": "(set)", "app_token": "(not set)",
+                              "api_url": "https://slack.com/api/"}
+    assert shown["mattermost"]["command_tokens"] == ["(set)"]
+    assert shown["routing"]["role_to_recipients"]["slack"]["*"] == ["C0ACCESS0"]
+    assert shown["users"]["match_email"] is False and shown["review"]["rules"] is None
+
+
 def test_settings_cannot_be_changed_after_loading(tmp_path: Path) -> None:
     settings = load_config(write(tmp_path, MINIMAL), env={})
     with pytest.raises(ValidationError):
@@ -121,13 +133,13 @@ def test_settings_cannot_be_changed_after_loading(tmp_path: Path) -> None:
         (MINIMAL + "reminders:\n  max_nudges: -1\n", "reminders.max_nudges: must be at least 0"),
         (
             MINIMAL + "slack:\n  bot_token: xoxb-1\n  app_token: xapp-2\n  api_ulr: x\n",
-            "slack.api_ulr: unknown key",
+            "slack.api_ulr: unknown key `api_ulr`; did you mean `api_url`?",
         ),
-        (MINIMAL + "slak:\n  bot_token: xoxb-1\n", "slak: unknown key"),
+        (MINIMAL + "slak:\n  bot_token: xoxb-1\n", "slak: unknown key `slak`; did you mean `slack`?"),
         (MINIMAL + "server:\n  listen: 8080\n", "server.listen: must be a string"),
         (
             MINIMAL + "server:\n  listen: localhost\n",
-            "server.listen: must be host:port, e.g. teleport.example.com:443",
+            "server.listen: must be host:port, e.g. 127.0.0.1:8080 (0.0.0.0:8080 in a container)",
         ),
         (MINIMAL + "logging:\n  format: xml\n", "logging.format: must be one of plain, json"),
         (
@@ -148,7 +160,7 @@ def test_each_mistake_is_named_by_its_key_path(tmp_path: Path, body: str, line: 
 def test_misspelt_key_is_named_next_to_the_key_it_was_meant_to_be(tmp_path: Path) -> None:
     assert problems(tmp_path, MINIMAL + "slack:\n  bot_tokn: xoxb-1\n  signing_secret: s\n") == [
         "slack.bot_token: required",
-        "slack.bot_tokn: unknown key",
+        "slack.bot_tokn: unknown key `bot_tokn`; did you mean `bot_token`?",
     ]
 
 
@@ -156,12 +168,12 @@ def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as caught:
         load_config("config.yaml")
-    assert caught.value.problems == ["(file): cannot read config.yaml: No such file or directory"]
+    assert caught.value.problems == ["config.yaml: cannot read it: No such file or directory"]
 
 
 def test_invalid_yaml_names_the_line_but_not_its_content(tmp_path: Path) -> None:
     found = problems(tmp_path, "teleport:\n  addr: a:1\n  bot_token: xoxb-hunter2: oops\n")
-    assert found == ["(file): not valid YAML at line 3: mapping values are not allowed here"]
+    assert found == [f"{tmp_path / 'config.yaml'}: not valid YAML at line 3: mapping values are not allowed here"]
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -288,7 +300,7 @@ mattermost:
 
     def test_file_keys_exist_only_for_secrets(self, tmp_path: Path) -> None:
         assert problems(tmp_path, MINIMAL + "server:\n  listen_file: /x\n") == [
-            "server.listen_file: unknown key"
+            "server.listen_file: unknown key `listen_file`: only secrets may be read from a file; set listen"
         ]
 
     def test_socket_mode_needs_no_signing_secret(self, tmp_path: Path) -> None:
@@ -333,7 +345,7 @@ mattermost:
             "slack.bot_token: must start with xoxb-",
             "slack.signing_secret: must be a string",
             "slack.app_token: must start with xapp-",
-            "slack.bot_tokenn: unknown key",
+            "slack.bot_tokenn: unknown key `bot_tokenn`; did you mean `bot_token`?",
             "mattermost.command_tokens: must not be empty (`chatops-bot mattermost-register` prints the token)",
             "mattermost.action_secret: must be at least 32 characters",
         ]
@@ -348,7 +360,7 @@ def test_an_absurd_duration_is_a_config_error_not_a_crash(tmp_path: Path) -> Non
 def test_a_key_given_twice_is_refused_rather_than_silently_replaced(tmp_path: Path) -> None:
     body = MINIMAL + "review:\n  mode: resolve\nreview:\n  web_only_roles: [dba]\n"
     [line] = problems(tmp_path, body)
-    assert line.startswith("(file): not valid YAML at line ")
+    assert line.startswith(f"{tmp_path / 'config.yaml'}: not valid YAML at line ")
     assert "the key 'review' is given twice" in line
 
 
@@ -394,8 +406,9 @@ def test_example_review_rules_load(tmp_path: Path) -> None:
     assert (allow.roles, allow.reviewer_roles, allow.reviewer_users, allow.approvals, allow.deny) == (
         ("dba", "db-*"), ("dba-lead",), ("alice@example.com",), 2, False)
     assert (deny.roles, deny.reviewer_users, deny.deny) == (("*",), ("contractor-*",), True)
-    assert "  rules: [{roles: [dba, db-*], reviewers: {roles: [dba-lead], users: [alice@example.com]}, " \
-        "approvals: 2, deny: false}, " in settings.summary()
+    assert yaml.safe_load(settings.summary())["review"]["rules"][0] == {
+        "roles": ["dba", "db-*"], "reviewers": {"roles": ["dba-lead"], "users": ["alice@example.com"]},
+        "approvals": 2, "deny": False}
 
 
 def test_no_rules_by_default(tmp_path: Path) -> None:
@@ -453,3 +466,121 @@ RESOLVE = MINIMAL + "review:\n  mode: resolve\n"
 )
 def test_review_rule_mistakes_are_named_by_their_key_path(tmp_path: Path, body: str, line: str) -> None:
     assert problems(tmp_path, body) == [line]
+
+
+# --- the first hour: mistakes a new operator makes, and secrets not at hand yet ----------------------------
+
+
+def test_an_unknown_key_is_answered_with_the_nearest_known_one(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL + "reveiw:\n  mode: resolve\n") == [
+        "reveiw: unknown key `reveiw`; did you mean `review`?"
+    ]
+    assert problems(tmp_path, MINIMAL + "review:\n  web_only_role: [dba]\n") == [
+        "review.web_only_role: unknown key `web_only_role`; did you mean `web_only_roles`?"
+    ]
+    assert problems(tmp_path, MINIMAL + "slack:\n  bot_tokne_file: /x\n  app_token: xapp-1\n") == [
+        "slack.bot_token: required",
+        "slack.bot_tokne_file: unknown key `bot_tokne_file`; did you mean `bot_token_file`?"
+    ]
+    assert problems(tmp_path, MINIMAL + "logging:\n  colour: true\n") == ["logging.colour: unknown key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (MINIMAL + "users:\n  match_email: yes\n", "users.match_email: must be true or false"),
+        (MINIMAL + "users:\n  match_email: 'true'\n", "users.match_email: must be true or false"),
+        (MINIMAL + "reminders:\n  on_expiry: 1\n", "reminders.on_expiry: must be true or false"),
+        (MINIMAL + "review:\n  deny_reason_required: on\n", "review.deny_reason_required: must be true or false"),
+        (MINIMAL + "reminders:\n  max_nudges: '3'\n", "reminders.max_nudges: must be a whole number"),
+        (MINIMAL + "reminders:\n  max_nudges: 2.0\n", "reminders.max_nudges: must be a whole number"),
+        (MINIMAL + "reminders:\n  max_nudges: true\n", "reminders.max_nudges: must be a whole number"),
+        (MINIMAL + "  plugin_name: 7\n", "teleport.plugin_name: must be a string"),
+        (MINIMAL + "review:\n  web_only_roles: [admin, 3]\n", "review.web_only_roles[1]: must be a string"),
+    ],
+)
+def test_values_are_not_silently_coerced(tmp_path: Path, body: str, line: str) -> None:
+    assert problems(tmp_path, body) == [line]
+
+
+def test_yes_and_no_are_words_not_booleans(tmp_path: Path) -> None:
+    body = MINIMAL + "review:\n  web_only_roles: [no, on]\n  deny_reason_required: true\n"
+    settings = load_config(write(tmp_path, body), env={})
+    assert settings.review.web_only_roles == ("no", "on") and settings.review.deny_reason_required is True
+
+
+@pytest.mark.parametrize("value", ["${SLACK_BOT_TOKEN", "xoxb-${}", "${SLACK BOT TOKEN}", "${1X}"])
+def test_an_unterminated_or_malformed_env_reference_is_refused(tmp_path: Path, value: str) -> None:
+    body = MINIMAL + f"slack:\n  bot_token: '{value}'\n  app_token: xapp-1\n"
+    assert problems(tmp_path, body, env={"SLACK_BOT_TOKEN": "xoxb-1"}) == [
+        "slack.bot_token: has a `${` that does not start a ${VARIABLE} reference (is a `}` missing, or the "
+        "name not made of letters, digits and _?)"
+    ]
+
+
+def test_addresses_are_explained_with_an_example_of_their_own_kind(tmp_path: Path) -> None:
+    assert problems(tmp_path, "teleport:\n  addr: auth.example.com\n  identity_file: x\n") == [
+        "teleport.addr: must be host:port, e.g. auth.example.com:3025"
+    ]
+
+
+SLACK_ROUTE = MINIMAL + "routing:\n  role_to_recipients:\n    slack:\n      dba: {}\n"
+
+
+def test_slack_recipients_are_channel_ids_member_ids_or_channel_names(tmp_path: Path) -> None:
+    good = ["C0ACCESS0", "G0PRIVATE1", "U012ABCDE", "W012ABCDE", "#dba-oncall", "#access_requests"]
+    settings = load_config(write(tmp_path, SLACK_ROUTE.format(good)), env={})
+    assert settings.routing.role_to_recipients.slack["dba"] == tuple(good)
+    assert settings.slack_channel_names() == ["#access_requests", "#dba-oncall"]
+
+
+@pytest.mark.parametrize("recipient", ["access-requests", "c0access0", "#", "@alice", "C0"])
+def test_a_slack_recipient_in_another_form_is_refused(tmp_path: Path, recipient: str) -> None:
+    assert problems(tmp_path, SLACK_ROUTE.format(f"['{recipient}']")) == [
+        'routing.role_to_recipients.slack.dba[0]: must be a channel ID (C…, G…), a member ID (U…, W…) for '
+        'a DM, or "#channel-name"'
+    ]
+
+
+class TestSecretsNotAtHandYet:
+    """Commands that only read settings load with secrets=False: secrets are read by what uses them."""
+
+    BODY = MINIMAL + (
+        "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: /run/secrets/not-there\n"
+        "mattermost:\n  url: https://mm.example.com\n  bot_token: ${MM_TOKEN}\n"
+        "  command_tokens_file: /run/secrets/nor-this\n  action_secret: ${MM_ACTION}\n"
+        "  public_url: https://bot.example.com\n"
+    )
+
+    def test_unset_variables_and_secret_files_are_pending_not_problems(self, tmp_path: Path) -> None:
+        settings = load_config(write(tmp_path, self.BODY), env={"MM_ACTION": "x" * 32}, secrets=False)
+
+        assert settings.pending_secrets() == [
+            ("slack.bot_token", "${SLACK_BOT_TOKEN} not set yet"),
+            ("slack.signing_secret", "read from /run/secrets/not-there when used"),
+            ("mattermost.bot_token", "${MM_TOKEN} not set yet"),
+            ("mattermost.command_tokens", "read from /run/secrets/nor-this when used"),
+        ]
+        shown = yaml.safe_load(settings.summary())
+        assert shown["slack"]["bot_token"] == "(${SLACK_BOT_TOKEN} not set yet)"
+        assert shown["mattermost"]["action_secret"] == "(set)"
+        assert settings.outline() == "slack (HTTP), mattermost; review.mode on_behalf"
+
+    def test_what_uses_the_secrets_still_needs_them(self, tmp_path: Path) -> None:
+        assert problems(tmp_path, self.BODY, env={"MM_ACTION": "x" * 32}) == [
+            "slack.bot_token: environment variable SLACK_BOT_TOKEN is not set",
+            "slack.signing_secret_file: cannot read /run/secrets/not-there: No such file or directory",
+            "mattermost.bot_token: environment variable MM_TOKEN is not set",
+            "mattermost.command_tokens_file: cannot read /run/secrets/nor-this: No such file or directory",
+        ]
+
+    def test_a_secret_that_is_set_is_still_checked(self, tmp_path: Path) -> None:
+        body = MINIMAL + "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  app_token: xapp-1\n"
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, body), env={"SLACK_BOT_TOKEN": "xoxp-user"}, secrets=False)
+        assert caught.value.problems == ["slack.bot_token: must start with xoxb-"]
+
+    def test_settings_that_are_not_secrets_still_need_their_variables(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, MINIMAL + "server:\n  listen: ${LISTEN}\n"), env={}, secrets=False)
+        assert caught.value.problems == ["server.listen: environment variable LISTEN is not set"]

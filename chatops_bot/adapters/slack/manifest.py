@@ -2,7 +2,8 @@
 
 The scopes are exactly what the bot calls: `commands` (the slash command), `chat:write` (cards and
 updates), `im:write` (DMs to requesters and reviewers), `users:read` (users.info), and
-`users:read.email` only when `users.match_email` lets an e-mail address link a Slack user to Teleport.
+`users:read.email` only when `users.match_email` lets an e-mail address link a Slack user to Teleport,
+and `channels:read` only when a route names a channel (`#name`), which is looked up with conversations.list.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ APP_NAME = "Teleport Access"
 BOT_NAME = "chatops-bot"
 BASE_SCOPES = ("commands", "chat:write", "im:write", "users:read")
 EMAIL_SCOPE = "users:read.email"
+CHANNELS_SCOPE = "channels:read"
 
 
-def manifest(url: str | None, *, socket_mode: bool, match_email: bool) -> dict[str, Any]:
+def manifest(url: str | None, *, socket_mode: bool, match_email: bool, channel_names: bool = False) -> dict[str, Any]:
     """The manifest as a dict (the CLI prints it as YAML); `url` is the bot's public HTTPS base URL."""
     events_url = None if socket_mode else _events_url(url)
     command: dict[str, Any] = {
@@ -34,7 +36,7 @@ def manifest(url: str | None, *, socket_mode: bool, match_email: bool) -> dict[s
     if events_url is not None:
         command["url"] = events_url
         interactivity["request_url"] = events_url
-    scopes = [*BASE_SCOPES, *([EMAIL_SCOPE] if match_email else [])]
+    scopes = [*BASE_SCOPES, *([EMAIL_SCOPE] if match_email else []), *([CHANNELS_SCOPE] if channel_names else [])]
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {"name": APP_NAME, "description": INTRO},
