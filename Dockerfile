@@ -7,7 +7,8 @@
 #     chatops-bot
 #
 # The config must set `server.listen: 0.0.0.0:8080` (the default, 127.0.0.1:8080, is unreachable from
-# outside the container) and point `teleport.identity_file` into the mounted /var/lib/chatops-bot.
+# outside the container) and point `teleport.identity_file` into the mounted /var/lib/chatops-bot,
+# which uid/gid 10001 (USER below) must be able to read: install -d -g 10001 -m 0750 /var/lib/chatops-bot
 
 FROM python:3.11-slim AS build
 WORKDIR /src
