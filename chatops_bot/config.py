@@ -115,7 +115,9 @@ def _role_matcher(value: str) -> str:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 # Each address's message shows an example of its own kind, so it names the right port too.
-AuthAddr = Annotated[str, _check(_is_host_port, "must be host:port, e.g. auth.example.com:3025")]
+AuthAddr = Annotated[
+    str, _check(_is_host_port, "must be host:port, e.g. auth.example.com:3025 or teleport.example.com:443")
+]
 WebAddr = Annotated[str, _check(_is_host_port, "must be host:port, e.g. teleport.example.com:443")]
 ListenAddr = Annotated[
     str, _check(_is_host_port, "must be host:port, e.g. 127.0.0.1:8080 (0.0.0.0:8080 in a container)")

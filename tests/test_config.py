@@ -520,7 +520,7 @@ def test_an_unterminated_or_malformed_env_reference_is_refused(tmp_path: Path, v
 
 def test_addresses_are_explained_with_an_example_of_their_own_kind(tmp_path: Path) -> None:
     assert problems(tmp_path, "teleport:\n  addr: auth.example.com\n  identity_file: x\n") == [
-        "teleport.addr: must be host:port, e.g. auth.example.com:3025"
+        "teleport.addr: must be host:port, e.g. auth.example.com:3025 or teleport.example.com:443"
     ]
 
 
