@@ -106,7 +106,8 @@ def match_email() -> bool:
 
 @pytest.fixture
 async def mm() -> AsyncIterator[DevMattermost]:
-    server = DevMattermost(team=TEAM, users=[ALICE, BOB, CAROL, DAVE], channels=[ACCESS])
+    # The bot is a team admin here (so it may register /access), as `mattermost-register` suggests.
+    server = DevMattermost(team=TEAM, users=[ALICE, BOB, CAROL, DAVE], channels=[ACCESS], team_admins=[BOT_USER_ID])
     await server.start()
     yield server
     await server.stop()
@@ -303,7 +304,7 @@ async def test_get_is_refused_with_405(served: Bot, mm: DevMattermost, teleport:
 # --- buttons ----------------------------------------------------------------------------------------------
 
 
-async def test_reviewer_click_on_a_channel_card_approves_and_the_card_loses_its_buttons(
+async def test_reviewer_click_on_a_channel_card_approves_and_leaves_the_card_to_the_watcher(
     served: Bot, mm: DevMattermost, teleport: DevTeleport
 ) -> None:
     request_id = await typed_request(served, mm)
@@ -320,11 +321,9 @@ async def test_reviewer_click_on_a_channel_card_approves_and_the_card_loses_its_
     answer = response.json()
     assert answer["ephemeral_text"] == f"You approved request {request_id[-8:]}. The request is now approved."
     assert answer["skip_slack_parsing"] is True
-    assert answer["update"]["message"] == ""
-    (card,) = answer["update"]["props"]["attachments"]
-    assert "actions" not in card
-    assert (card["color"], card["text"]) == (COLORS[RequestState.APPROVED], "**Approved by bob**")
-    assert {f["title"]: f["value"] for f in card["fields"]}["Review"] == "bob approved"
+    # No `update`: it would replace the post's message (a DM's text) and drop `from_bot`, and the watcher
+    # redraws every card, this one included, once Teleport has the review (tests/contract).
+    assert "update" not in answer
 
 
 async def test_buttons_on_the_ephemeral_show_card_work_without_an_update(
