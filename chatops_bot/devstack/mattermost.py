@@ -771,9 +771,9 @@ class DevMattermost:
             response = answer.json() if answer.content else {}
         except ValueError:
             raise _integration_error() from None
-        if isinstance(response, dict) and (response.get("error") or response.get("errors")):
-            return 200, {k: v for k, v in response.items() if k in ("error", "errors")}
-        return 200, {"status": "OK"}
+        # The SubmitDialogResponse as the server marshals it: `error` and `errors` only, each omitted if empty.
+        response = response if isinstance(response, dict) else {}
+        return 200, {k: response[k] for k in ("error", "errors") if response.get(k)}
 
     # -- requests Mattermost sends to the bot ----------------------------------------------------
 
