@@ -170,11 +170,11 @@ async def _connect_mattermost(settings: Settings) -> int:
     """Log in to Mattermost and check every routed recipient (joining public channels, as `serve` would)."""
     from chatops_bot.adapters.mattermost import StartError
     from chatops_bot.adapters.mattermost import preflight as mattermost_preflight
-    from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
+    from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
 
     assert settings.mattermost is not None
     try:
-        outbound = MattermostOutbound.from_settings(settings.mattermost)
+        outbound = MattermostOutbound.from_settings(settings.mattermost, retry=RetryPolicy(driver_retries=0))
     except StartError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
@@ -372,7 +372,8 @@ async def _register(settings: Settings, team: str, url: str, admin_token: str | 
 
     assert settings.mattermost is not None
     try:
-        options = driver_options(settings.mattermost)
+        # No retries: a person waits on this, and an unreachable server is said at once, not in 6 s.
+        options = driver_options(settings.mattermost, retries=0)
     except StartError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG

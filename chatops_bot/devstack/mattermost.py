@@ -310,6 +310,7 @@ class DevMattermost:
             (f"{api}/posts/{{post_id}}", "GET", self._get_post, True),
             (f"{api}/posts/{{post_id}}/patch", "PUT", self._patch_post, True),
             (f"{api}/posts/{{post_id}}/actions/{{action_id}}", "POST", self._do_action, True),
+            (f"{api}/channels", "POST", self._create_channel, True),
             (f"{api}/channels/{{channel_id}}/posts", "GET", self._channel_posts, True),
             (f"{api}/channels/{{channel_id}}/members/me", "GET", self._my_membership, True),
             (f"{api}/channels/{{channel_id}}/members", "POST", self._add_member, True),
@@ -610,6 +611,19 @@ class DevMattermost:
 
     def _can_read(self, channel: MMChannel, user: MMUser) -> bool:
         return self._is_member(channel, user.id) or channel.type == "O" or user.is_admin
+
+    async def _create_channel(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/channel.go createChannel: an O or P channel on the team, its creator the only member."""
+        body = ctx.json("channel")
+        kind, name = body.get("type"), body.get("name")
+        if body.get("team_id") != self.team.id or kind not in ("O", "P") or not isinstance(name, str) or not name:
+            raise _bad_body("channel")
+        if any(c.team_id == self.team.id and c.name == name for c in self._channels.values()):
+            message = "A channel with that name already exists on the same team."
+            raise ApiError(400, "store.sql_channel.save_channel.exists.app_error", message)
+        channel = MMChannel(new_id(), self.team.id, name, kind, frozenset({ctx.caller.id}))
+        self._channels[channel.id] = channel
+        return 201, _channel_json(channel)
 
     async def _get_channel(self, ctx: _Ctx) -> tuple[int, Any]:
         channel = self._channel_or_404(ctx)

@@ -74,19 +74,27 @@ class Site:
         return str(answer.json()["id"])
 
 
+_STARTED: list[dict[str, Any]] = []  # the one server of this session, whichever module asked first
+
+
 @pytest.fixture(scope="session")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One real Mattermost for the whole session (a start takes 10-40 s), stopped at the end."""
+    """One real Mattermost for the whole session (a start takes 10-40 s), stopped at the end. Each test
+    module importing this fixture gets its own session-scoped copy of it; they share the one server."""
     reason = why_no_real_server()
     if reason:
         pytest.skip(reason)
+    if _STARTED:
+        yield _STARTED[0]
+        return
     where = tmp_path_factory.mktemp("mattermost")
     started = subprocess.run([str(SERVER), "start", str(where)], capture_output=True, text=True, timeout=240,
                              stdin=subprocess.DEVNULL)
     try:
         if started.returncode != 0:
             pytest.fail(f"the real Mattermost did not start: {started.stderr[-2000:]}")
-        yield json.loads((where / "seed.json").read_text())
+        _STARTED.append(json.loads((where / "seed.json").read_text()))
+        yield _STARTED[0]
     finally:
         subprocess.run([str(SERVER), "stop", str(where)], capture_output=True, timeout=120)
 
