@@ -33,7 +33,7 @@ from chatops_bot.adapters.mattermost import (
 )
 from chatops_bot.adapters.mattermost.dialogs import REASON_MAX_LENGTH, request_dialog
 from chatops_bot.adapters.mattermost.outbound import driver_options
-from chatops_bot.adapters.mattermost.render import COLORS, markdown
+from chatops_bot.adapters.mattermost.render import COLORS, Renderer, markdown
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
 from chatops_bot.devstack.mattermost import (
@@ -437,6 +437,19 @@ def test_markdown_escaping_leaves_nothing_to_interpret() -> None:
         "\u2039\\!i\\> @\u2060here \\~j\\~ \\$k\\$ \\&amp; \\\\"
     )
     assert markdown("1. one\n  22) two") == "1\\. one\n  22\\) two"
+
+
+def test_a_linked_title_is_not_escaped_because_the_web_client_shows_it_as_plain_text() -> None:
+    request = AccessRequest(id="0f0f0f0f-0000-4000-8000-000000000001", user="o_brien", roles=("db-admin",),
+                            state=RequestState.PENDING, reason="INC-1 [prod]")
+    renderer = Renderer(actions_url="http://bot.test/mattermost/actions", action_secret=b"s" * 32)
+    now = FixedClock().now()
+    linked = renderer.attachment(messages.card(request, now=now, web_url="https://t.example.com/web/x"),
+                                 ephemeral=False)
+    assert linked["title_link"] == "https://t.example.com/web/x"
+    assert "\\" not in linked["title"] and "o_brien" in linked["title"] and "db-admin" in linked["title"]
+    unlinked = renderer.attachment(messages.card(request, now=now), ephemeral=False)
+    assert unlinked["title"] == markdown(unlinked["fallback"].split(": ")[0])  # Markdown there: escaped
 
 
 # --- the request dialog -----------------------------------------------------------------------------------
