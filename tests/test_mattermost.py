@@ -33,6 +33,7 @@ from chatops_bot.adapters.mattermost import (
 )
 from chatops_bot.adapters.mattermost.dialogs import REASON_MAX_LENGTH, request_dialog
 from chatops_bot.adapters.mattermost.outbound import driver_options
+from chatops_bot.adapters.mattermost.register import RegisterError
 from chatops_bot.adapters.mattermost.render import COLORS, Renderer, markdown
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
@@ -655,6 +656,32 @@ async def test_email_links_a_user_without_the_trait_when_match_email_is_on(
 
 
 # --- registering the command ------------------------------------------------------------------------------
+
+
+async def test_register_says_who_else_holds_access_when_the_trigger_is_taken() -> None:
+    admin = MMUser(_id("adminmmid"), "admin", "admin@example.com", token="admin-token",
+                   roles="system_admin system_user")
+    # The bot may manage its own slash commands only: someone else's /access is invisible to it.
+    mm = DevMattermost(team=TEAM, users=[admin], channels=[ACCESS], command_managers=[BOT_USER_ID])
+    await mm.start()
+    try:
+        async with httpx.AsyncClient() as http:
+            created = await http.post(
+                f"{mm.url}/api/v4/commands", headers={"Authorization": "Bearer admin-token"},
+                json={"team_id": TEAM.id, "trigger": "access", "method": "P", "url": "https://old.example.com/x"})
+        assert created.status_code == 201
+        driver = AsyncTypedDriver({"url": "127.0.0.1", "port": mm.port, "scheme": "http", "token": mm.bot_token,
+                                   "request_timeout": 10})
+        await driver.login()
+        try:
+            with pytest.raises(RegisterError) as raised:
+                await register_command(driver, "ops", "https://bot.example.com/mattermost/command")
+        finally:
+            await driver.close()
+    finally:
+        await mm.stop()
+    assert str(raised.value).startswith("--team: /access already exists on team 'ops', created by another")
+    assert "--admin-token" in str(raised.value) and "\n" not in str(raised.value)
 
 
 async def test_register_command_creates_then_updates_idempotently(mm: DevMattermost) -> None:

@@ -184,6 +184,7 @@ class DevMattermost:
         bot: MMUser | None = None,
         trigger_ttl: float = 30.0,
         team_admins: Sequence[str] = (),
+        command_managers: Sequence[str] = (),
     ) -> None:
         self.bot = bot or MMUser(BOT_USER_ID, "chatops-bot", "chatops-bot@localhost", True, BOT_TOKEN)
         self.team = team
@@ -199,6 +200,8 @@ class DevMattermost:
         self.calls: list[Call] = []
         # Users with the team admin role (scheme_admin): they hold manage_slash_commands, a bot does not.
         self.team_admins = set(team_admins)
+        # Users given manage_slash_commands alone (a custom role): they see and change only their own.
+        self.command_managers = set(command_managers)
         self.show_email = True  # PrivacySettings.ShowEmailAddress
         self.ephemeral: list[dict[str, Any]] = []  # ephemeral posts sent to users (websocket in the real one)
         self._loopback = LoopbackServer(self._app())
@@ -549,8 +552,11 @@ class DevMattermost:
             raise _bad_body("team_id")
         if not self._manages_commands(ctx.caller):
             raise _forbidden()
-        # custom_only=false would add the built-in commands, which this stand-in does not model.
-        return 200, [c for c in self._commands.values() if c["team_id"] == team_id]
+        # custom_only=false would add the built-in commands, which this stand-in does not model. Without
+        # manage_others_slash_commands only the caller's own are listed (api4/command.go listCommands).
+        others = ctx.caller.is_admin or ctx.caller.id in self.team_admins
+        return 200, [c for c in self._commands.values()
+                     if c["team_id"] == team_id and (others or c["creator_id"] == ctx.caller.id)]
 
     async def _update_command(self, ctx: _Ctx) -> tuple[int, Any]:
         body, old = ctx.json("command"), self._command(ctx)
@@ -571,7 +577,7 @@ class DevMattermost:
 
     def _manages_commands(self, caller: MMUser) -> bool:
         """manage_slash_commands: team and system admins (a bot is neither unless made one), api4/command.go."""
-        return caller.is_admin or caller.id in self.team_admins
+        return caller.is_admin or caller.id in self.team_admins or caller.id in self.command_managers
 
     def _command(self, ctx: _Ctx) -> dict[str, Any]:
         if not self._manages_commands(ctx.caller):

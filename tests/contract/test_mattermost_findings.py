@@ -135,3 +135,41 @@ async def test_register_failures_are_one_line_naming_the_key(site: Site, telepor
     code, out, err = await cli("mattermost-register", "-c", str(config), "--team", site.team, "--url", url)
     assert (code, len(err.splitlines())) == (1, 1), err
     assert err.startswith("mattermost.url: cannot reach Mattermost") and "Traceback" not in err
+
+
+async def refusals(site: Site) -> list[tuple[str, int, str, str]]:
+    """What Mattermost answers to calls it refuses: status, error id and its English message."""
+    hidden = f"hidden-{new_id()[:8]}"
+    made = await site.api("POST", "/channels", "admin", {"team_id": site.team_id, "name": hidden,
+                                                          "display_name": hidden, "type": "O"})
+    channel_id = made.json()["id"]
+    posted = await site.api("POST", "/posts", "alice", {"channel_id": site.channel_id, "message": "plain"})
+    calls = {
+        "bot creates a command": ("POST", "/commands", "bot", {"team_id": site.team_id, "trigger": "access",
+                                                                "method": "P", "url": "http://127.0.0.1:9/x"}),
+        "bot lists commands": ("GET", f"/commands?team_id={site.team_id}&custom_only=true", "bot", None),
+        "bot posts where it is not a member": ("POST", "/posts", "bot", {"channel_id": channel_id, "message": "x"}),
+        "bot asks its membership there": ("GET", f"/channels/{channel_id}/members/me", "bot", None),
+        "bot edits alice's post": ("PUT", f"/posts/{posted.json()['id']}/patch", "bot", {"message": "y"}),
+        "a click on a post without that action": ("POST", f"/posts/{posted.json()['id']}/actions/nope", "bob",
+                                                  None),
+        "an unknown command": ("POST", "/commands/execute", "alice",
+                               {"channel_id": site.channel_id, "command": "/nosuchthing"}),
+        "a bad token": ("GET", "/users/me", "nobody", None),
+    }
+    site.tokens.setdefault("nobody", "not-a-token")
+    seen = []
+    for what, (method, path, who, body) in calls.items():
+        path, _, query = path.partition("?")
+        params = dict(pair.split("=") for pair in query.split("&")) if query else {}
+        answer = await site.api(method, path, who, body, **params)
+        error = answer.json()
+        seen.append((what, answer.status_code, error.get("id"), error.get("message")))
+    return seen
+
+
+async def test_refusals_read_the_same_on_the_stand_in_as_on_a_real_mattermost(
+        real_site: Site, stand_in_site: Site) -> None:
+    real, stand_in = await refusals(real_site), await refusals(stand_in_site)
+    for on_real, on_stand_in in zip(real, stand_in, strict=True):
+        assert on_stand_in == on_real
