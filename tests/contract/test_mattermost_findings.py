@@ -16,6 +16,7 @@ import pytest
 import yaml
 from mattermostautodriver.exceptions import NotEnoughPermissions
 
+from chatops_bot import logs
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
 from chatops_bot.config import Settings
 from chatops_bot.devstack.pki import write_identity_file
@@ -82,6 +83,7 @@ async def test_hidden_email_addresses_are_named_with_what_to_use_instead(
         "teleport": {"addr": teleport.addr, "identity_file": "unused.pem"},
         "mattermost": {"url": site.url, "bot_token": site.bot_token, "command_tokens": ["x" * 26],
                        "action_secret": SECRET, "public_url": "http://127.0.0.1:9"}})
+    logs.quiet_libraries()  # as `serve` and every CLI command set logging up
     outbound = MattermostOutbound.from_settings(settings.mattermost)  # type: ignore[arg-type]
     try:
         await outbound.login()

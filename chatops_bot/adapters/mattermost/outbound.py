@@ -46,17 +46,6 @@ REQUEST_TIMEOUT = 10.0  # seconds per HTTP call; the driver's default (None) wou
 DRIVER_RETRY_MAX_SLEEP = 5
 
 
-def _demote(record: logging.LogRecord) -> bool:
-    """The driver logs every 4xx as an ERROR before raising it; the bot catches each and logs one line of
-    its own with the cause, so the library's line is only debugging detail."""
-    record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-    return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-# Its HTTP client logs under the websocket logger's name (mattermostautodriver/client.py).
-logging.getLogger("mattermostautodriver.websocket").addFilter(_demote)
-
-
 class StartError(StartFailed):
     """Mattermost cannot be used as configured; the message names the config key to fix."""
 
