@@ -411,7 +411,8 @@ class DevMattermost:
             raise _bad_url("email")
         if not (self.show_email or ctx.caller.is_admin):
             # api4/user.go getUserByEmail: refused outright, not a 404, when addresses are hidden.
-            raise ApiError(403, "api.user.get_user_by_email.permissions.app_error", "Unable to get user by email.")
+            error_id = "api.user.get_user_by_email.permissions.app_error"
+            raise ApiError(403, error_id, "Unable to get user by email.")
         found = next((u for u in self._users.values() if u.email.lower() == email), None)
         if found is None:
             raise ApiError(*_NO_USER)
@@ -576,7 +577,8 @@ class DevMattermost:
         return 200, {"token": command["token"]}
 
     def _manages_commands(self, caller: MMUser) -> bool:
-        """manage_slash_commands: team and system admins (a bot is neither unless made one), api4/command.go."""
+        """manage_slash_commands: team and system admins, or a role granting it (api4/command.go); a bot
+        holds none of these unless made one."""
         return caller.is_admin or caller.id in self.team_admins or caller.id in self.command_managers
 
     def _command(self, ctx: _Ctx) -> dict[str, Any]:
@@ -622,7 +624,8 @@ class DevMattermost:
         """api4/channel.go createChannel: an O or P channel on the team, its creator the only member."""
         body = ctx.json("channel")
         kind, name = body.get("type"), body.get("name")
-        if body.get("team_id") != self.team.id or kind not in ("O", "P") or not isinstance(name, str) or not name:
+        if body.get("team_id") != self.team.id or kind not in ("O", "P") or not isinstance(name, str) \
+                or not name:
             raise _bad_body("channel")
         if any(c.team_id == self.team.id and c.name == name for c in self._channels.values()):
             message = "A channel with that name already exists on the same team."
@@ -684,8 +687,9 @@ class DevMattermost:
 
     # -- what the server does when a user types a command, clicks, submits --------------------------
 
-    async def _integration(self, url: str, *, json_body: Any = None, form: tuple[bytes, dict[str, str]] | None = None
-                           ) -> httpx.Response:
+    async def _integration(
+        self, url: str, *, json_body: Any = None, form: tuple[bytes, dict[str, str]] | None = None
+    ) -> httpx.Response:
         """The server's outgoing call to the bot (app/integration_action.go DoActionRequest, app/command.go
         DoCommandRequest); the integration's own failure is the server's 400 `Action integration error.`"""
         async with httpx.AsyncClient(timeout=30) as client:
@@ -725,7 +729,8 @@ class DevMattermost:
             response = None
         response = response if isinstance(response, dict) else {"text": answer.text}
         if response.get("response_type") == "in_channel":
-            post = {"id": new_id(), "create_at": _now_ms(), "update_at": _now_ms(), "edit_at": 0, "delete_at": 0,
+            now = _now_ms()
+            post = {"id": new_id(), "create_at": now, "update_at": now, "edit_at": 0, "delete_at": 0,
                     "is_pinned": False, "user_id": ctx.caller.id, "channel_id": channel.id, "root_id": "",
                     "original_id": "", "message": response.get("text", ""), "type": "", "hashtags": "",
                     "pending_post_id": "", "reply_count": 0, "metadata": {},
@@ -735,8 +740,8 @@ class DevMattermost:
         else:
             self.ephemeral.append({"user_id": ctx.caller.id, "channel_id": channel.id,
                                    "message": response.get("text", ""), "props": response})  # fmt: skip
-        return 200, {"response_type": response.get("response_type") or "ephemeral", "text": response.get("text", ""),
-                     "attachments": response.get("attachments"), "trigger_id": new_id(),
+        return 200, {"response_type": response.get("response_type") or "ephemeral",
+                     "text": response.get("text", ""), "attachments": response.get("attachments"), "trigger_id": new_id(),
                      "skip_slack_parsing": bool(response.get("skip_slack_parsing"))}  # fmt: skip
 
     async def _do_action(self, ctx: _Ctx) -> tuple[int, Any]:
@@ -791,7 +796,7 @@ class DevMattermost:
             response = answer.json() if answer.content else {}
         except ValueError:
             raise _integration_error() from None
-        # The SubmitDialogResponse as the server marshals it: `error` and `errors` only, each omitted if empty.
+        # The SubmitDialogResponse as the server marshals it: `error` and `errors`, each omitted if empty.
         response = response if isinstance(response, dict) else {}
         return 200, {k: response[k] for k in ("error", "errors") if response.get(k)}
 

@@ -50,8 +50,8 @@ async def check(
             logger.warning("cannot read Mattermost's client config: %r", err)
     if hidden and match_email:
         found.append(Finding(False, (
-            "users.match_email: Mattermost hides e-mail addresses (PrivacySettings.ShowEmailAddress is false), "
-            "so nobody is linked by e-mail on Mattermost; link people by the users.mattermost_user_id_trait "
+            "users.match_email: Mattermost hides e-mail addresses (PrivacySettings.ShowEmailAddress is "
+            "false), so nobody is linked by e-mail on Mattermost; link people by the users.mattermost_user_id_trait "
             "trait on their Teleport user or by users.map")))
     for recipient in wanted:
         if is_email(recipient):
@@ -79,7 +79,8 @@ async def _check_channel(outbound: MattermostOutbound, recipient: str, *, join: 
         if await outbound.is_member(channel_id):
             return []
         if channel.get("type") == "O" and join and await outbound.join(channel_id):
-            logger.info("joined Mattermost channel %s (%s) to post request cards there", recipient, channel_id)
+            logger.info("joined Mattermost channel %s (%s) to post request cards there",
+                        recipient, channel_id)
             return [Finding(False, f"{ROUTES_KEY}: {recipient}: the bot was not a member; it joined")]
     except (MattermostError, InvalidMattermostError, httpx.HTTPError) as err:
         return [Finding(False, f"{ROUTES_KEY}: {recipient}: cannot check the bot's membership now: {err!r}")]

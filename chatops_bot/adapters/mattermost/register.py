@@ -86,7 +86,8 @@ async def _register(
     try:
         team = await driver.teams.get_team_by_name(team_name)
     except ResourceNotFound:
-        raise RegisterError(f"--team: no team {team_name!r} that this account can see (is it a member?)") from None
+        message = f"--team: no team {team_name!r} that this account can see (is it a member?)"
+        raise RegisterError(message) from None
     wanted = command_spec(url)
     listed = await driver.commands.list_commands(team_id=team["id"], custom_only=True)
     existing = next((c for c in listed if c.get("trigger") == TRIGGER), None)
