@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--team", required=True, help="the team's name (as in its URL)")
     register.add_argument("--url", required=True, help="where Mattermost posts the command, e.g. "
                           "https://bot.example.com/mattermost/command")
+    register.add_argument("--admin-token", metavar="TOKEN",
+                          help="register with this admin's token instead of mattermost.bot_token (a bot "
+                          "account may not manage slash commands on a default server)")
     register.set_defaults(run=_mattermost_register)
 
     console = sub.add_parser("console", help="type /access commands in a terminal against a real cluster")
@@ -186,7 +189,37 @@ async def _connect(settings: Settings) -> int:
     for finding in report.findings:
         print(("error: " if finding.fatal else "warning: ") + finding.text,
               file=sys.stderr if finding.fatal else sys.stdout)
-    return EXIT_CONFIG if report.fatal else EXIT_OK
+    mattermost = await _connect_mattermost(settings) if settings.mattermost is not None else EXIT_OK
+    return EXIT_CONFIG if report.fatal else mattermost
+
+
+async def _connect_mattermost(settings: Settings) -> int:
+    """Log in to Mattermost and check every routed recipient (joining public channels, as `serve` would)."""
+    from chatops_bot.adapters.mattermost import StartError
+    from chatops_bot.adapters.mattermost import preflight as mattermost_preflight
+    from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
+
+    assert settings.mattermost is not None
+    try:
+        outbound = MattermostOutbound.from_settings(settings.mattermost, retry=RetryPolicy(driver_retries=0))
+    except StartError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        await outbound.login()
+        recipients = [r for names in settings.routing.role_to_recipients.mattermost.values() for r in names]
+        findings = await mattermost_preflight.check(outbound, recipients,
+                                                    match_email=settings.users.match_email)
+    except StartError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await outbound.close()
+    print(f"Connected to Mattermost at {settings.mattermost.url} as {outbound.driver.client.username}.")
+    for finding in findings:
+        print(("error: " if finding.fatal else "warning: ") + finding.text,
+              file=sys.stderr if finding.fatal else sys.stdout)
+    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
 
 
 async def _inspect(settings: Settings, client: TeleportClient) -> ClusterReport | None:
@@ -355,27 +388,37 @@ def _mattermost_register(args: argparse.Namespace) -> int:
     if settings.mattermost is None:
         print("mattermost: required to register the command (url and bot_token)", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_register(settings, args.team, args.url))
+    return asyncio.run(_register(settings, args.team, args.url, args.admin_token))
 
 
-async def _register(settings: Settings, team: str, url: str) -> int:
+async def _register(settings: Settings, team: str, url: str, admin_token: str | None) -> int:
+    """One line on stderr for every failure (exit 1, or 2 for the config), never a traceback."""
     from mattermostautodriver import AsyncTypedDriver
-    from mattermostautodriver.exceptions import MattermostError
 
-    from chatops_bot.adapters.mattermost import StartError, register_command
-    from chatops_bot.adapters.mattermost.outbound import driver_options
+    from chatops_bot.adapters.mattermost import StartError
+    from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, driver_options
+    from chatops_bot.adapters.mattermost.register import RegisterError, register_command
 
     assert settings.mattermost is not None
     try:
-        driver = AsyncTypedDriver(driver_options(settings.mattermost))
-        await driver.login()
-        command, token = await register_command(driver, team, url)
+        # No retries: a person waits on this, and an unreachable server is said at once, not in 6 s.
+        options = driver_options(settings.mattermost, retries=0)
     except StartError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
-    except MattermostError as err:
-        print(f"mattermost: the server refused: {err}", file=sys.stderr)
+    token_key = "--admin-token" if admin_token else "mattermost.bot_token"
+    if admin_token:
+        options["token"] = admin_token
+    outbound = MattermostOutbound(AsyncTypedDriver(options), base_url=settings.mattermost.url,
+                                  token_key=token_key)
+    try:
+        await outbound.login()
+        command, token = await register_command(outbound.driver, team, url, token_key=token_key)
+    except (StartError, RegisterError) as err:
+        print(str(err), file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        await outbound.close()
     print(f"/access is registered on team {team!r} (command {command['id']}), posting to {url}.")
     print("Put this token in mattermost.command_tokens:")
     print(token)

@@ -452,6 +452,10 @@ def request_form_expired() -> str:
     return "This form was opened more than an hour ago. Run `/access request` again for a fresh one."
 
 
+def request_form_used() -> str:
+    return "This form was already submitted. Run `/access request` again to ask for something else."
+
+
 def command_display_name() -> str:
     return "Teleport access"
 

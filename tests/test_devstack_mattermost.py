@@ -60,7 +60,7 @@ CARD = {
 
 @pytest.fixture
 async def mm() -> AsyncIterator[DevMattermost]:
-    server = DevMattermost(team=TEAM, users=[ALICE, BOB], channels=[ACCESS, SECRET])
+    server = DevMattermost(team=TEAM, users=[ALICE, BOB], channels=[ACCESS, SECRET], team_admins=[BOT_USER_ID])
     await server.start()
     yield server
     await server.stop()

@@ -267,7 +267,7 @@ async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_re
     ends = time.monotonic() + MATTERMOST_DOWN_FOR
     clicked = await bot.mm_click(BOB, post["id"], "Approve")  # answered in the HTTP response itself
     assert clicked["ephemeral_text"] == messages.reviewed(first, True, RequestState.APPROVED)
-    assert mm_buttons(clicked["update"]) == []
+    assert "update" not in clicked  # the card is the watcher's to redraw, once Mattermost is back
     assert await bot.mm_request_form(ALICE, "INC-2 from the dialog while Mattermost fails") == {}
     typed = await bot.mm_command(ALICE, "request dba --for 1h INC-3 typed while Mattermost fails")
     assert typed.startswith("Requested dba for alice")

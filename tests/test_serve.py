@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatops_bot.devstack.mattermost import DevMattermost, MMChannel, MMTeam, MMUser
+from chatops_bot.devstack.mattermost import BOT_USER_ID, DevMattermost, MMChannel, MMTeam, MMUser
 from conftest import free_port
 
 from chatops_bot.devstack.pki import write_identity_file
@@ -30,7 +30,8 @@ COMMAND_TOKEN = "k3" * 13
 @pytest.fixture
 async def platforms() -> AsyncIterator[tuple[DevSlack, DevMattermost]]:
     slack = DevSlack()
-    mattermost = DevMattermost(team=TEAM, users=[ALICE_MM], channels=[ACCESS_MM])
+    # The bot is a team admin here, the first way out `mattermost-register` names for a default server.
+    mattermost = DevMattermost(team=TEAM, users=[ALICE_MM], channels=[ACCESS_MM], team_admins=[BOT_USER_ID])
     await slack.start()
     await mattermost.start()
     yield slack, mattermost

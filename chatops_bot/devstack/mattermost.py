@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,6 +59,11 @@ class MMUser:
     email: str
     is_bot: bool = False
     token: str | None = None  # a personal access token, so tests can act as this user too
+    roles: str = "system_user"  # "system_admin system_user" for an admin
+
+    @property
+    def is_admin(self) -> bool:
+        return "system_admin" in self.roles.split()
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,8 @@ class DevMattermost:
         channels: Sequence[MMChannel] = (),
         bot: MMUser | None = None,
         trigger_ttl: float = 30.0,
+        team_admins: Sequence[str] = (),
+        command_managers: Sequence[str] = (),
     ) -> None:
         self.bot = bot or MMUser(BOT_USER_ID, "chatops-bot", "chatops-bot@localhost", True, BOT_TOKEN)
         self.team = team
@@ -190,6 +198,12 @@ class DevMattermost:
         self._trigger_key = secrets.token_bytes(32)
         self._trigger_ttl = trigger_ttl  # ServiceSettings.OutgoingIntegrationRequestsTimeout, default 30 s
         self.calls: list[Call] = []
+        # Users with the team admin role (scheme_admin): they hold manage_slash_commands, a bot does not.
+        self.team_admins = set(team_admins)
+        # Users given manage_slash_commands alone (a custom role): they see and change only their own.
+        self.command_managers = set(command_managers)
+        self.show_email = True  # PrivacySettings.ShowEmailAddress
+        self.ephemeral: list[dict[str, Any]] = []  # ephemeral posts sent to users (websocket in the real one)
         self._loopback = LoopbackServer(self._app())
         self.url = ""
 
@@ -298,6 +312,16 @@ class DevMattermost:
             (f"{api}/posts", "POST", self._create_post, True),
             (f"{api}/posts/{{post_id}}", "GET", self._get_post, True),
             (f"{api}/posts/{{post_id}}/patch", "PUT", self._patch_post, True),
+            (f"{api}/posts/{{post_id}}/actions/{{action_id}}", "POST", self._do_action, True),
+            (f"{api}/channels", "POST", self._create_channel, True),
+            (f"{api}/channels/{{channel_id}}/posts", "GET", self._channel_posts, True),
+            (f"{api}/channels/{{channel_id}}/members/me", "GET", self._my_membership, True),
+            (f"{api}/channels/{{channel_id}}/members", "POST", self._add_member, True),
+            (f"{api}/channels/{{channel_id}}", "GET", self._get_channel, True),
+            (f"{api}/commands/execute", "POST", self._execute_command, True),
+            (f"{api}/actions/dialogs/submit", "POST", self._submit_dialog, True),
+            (f"{api}/config/client", "GET", self._client_config, False),
+            (f"{api}/config/patch", "PUT", self._patch_config, True),
             (f"{api}/channels/direct", "POST", self._direct_channel, True),
             (f"{api}/teams/name/{{name}}", "GET", self._team_by_name, True),
             (f"{api}/teams/{{team_id}}/channels/name/{{name}}", "GET", self._channel_by_name, True),
@@ -371,16 +395,28 @@ class DevMattermost:
             return 200, _user_json(ctx.caller)
         if not _VALID_ID.fullmatch(user_id):
             raise _bad_url("user_id")
-        return 200, _user_json(self._user_or_404(user_id))
+        return 200, self._user_for(ctx.caller, self._user_or_404(user_id))
+
+    def _user_for(self, caller: MMUser, user: MMUser) -> dict[str, Any]:
+        """A user as `caller` may see it: with `ShowEmailAddress` off, the e-mail is blanked for everyone but
+        the user and admins (model/user.go SanitizeProfile, app/user.go sanitizeProfile)."""
+        shown = _user_json(user)
+        if not (self.show_email or caller.is_admin or caller.id == user.id):
+            shown["email"] = ""
+        return shown
 
     async def _user_by_email(self, ctx: _Ctx) -> tuple[int, Any]:
         email = ctx.param("email").lower()
         if "@" not in email:
             raise _bad_url("email")
+        if not (self.show_email or ctx.caller.is_admin):
+            # api4/user.go getUserByEmail: refused outright, not a 404, when addresses are hidden.
+            error_id = "api.user.get_user_by_email.permissions.app_error"
+            raise ApiError(403, error_id, "Unable to get user by email.")
         found = next((u for u in self._users.values() if u.email.lower() == email), None)
         if found is None:
             raise ApiError(*_NO_USER)
-        return 200, _user_json(found)
+        return 200, self._user_for(ctx.caller, found)
 
     async def _user_by_username(self, ctx: _Ctx) -> tuple[int, Any]:
         name = ctx.param("username").lower()
@@ -389,7 +425,7 @@ class DevMattermost:
             message = ("Unable to find an existing account matching your username for this team. "
                        "This team may require an invite from the team owner to join.")  # fmt: skip
             raise ApiError(404, "app.user.get_by_username.app_error", message)
-        return 200, _user_json(found)
+        return 200, self._user_for(ctx.caller, found)
 
     def _user_or_404(self, user_id: str) -> MMUser:
         if user_id not in self._users:
@@ -449,6 +485,8 @@ class DevMattermost:
                 "is_pinned": False, "user_id": ctx.caller.id, "channel_id": channel.id, "root_id": root_id,
                 "original_id": "", "message": message, "type": "", "hashtags": "", "pending_post_id": "",
                 "props": _with_action_ids(body.get("props")), "reply_count": 0, "metadata": {}}  # fmt: skip
+        if ctx.caller.is_bot:
+            post["props"]["from_bot"] = "true"  # app/post.go CreatePost: a bot's post says so
         self._posts[post["id"]] = post
         return 201, _for_client(post)
 
@@ -466,15 +504,25 @@ class DevMattermost:
         post = self._posts.get(post_id)
         if post is None or post["user_id"] != ctx.caller.id:
             raise _forbidden()  # edit_post on a missing post, edit_others_posts on someone else's
+        if not self._is_member(self._channels[post["channel_id"]], ctx.caller.id):
+            raise _forbidden()  # api4/post.go patchPost: edit_post is a channel permission
         if len(patch.get("message", "")) > MAX_POST_RUNES:
             raise _too_long()
-        now = _now_ms()
-        if "message" in patch and patch["message"] != post["message"]:
-            post.update(message=patch["message"], edit_at=now)
-        if "props" in patch:
-            post["props"] = _with_action_ids(patch["props"])
-        post["update_at"] = now
+        self._update(post, patch.get("message", post["message"]), patch.get("props"))
         return 200, _for_client(post)
+
+    def _update(self, post: dict[str, Any], message: str, props: dict[str, Any] | None) -> None:
+        """app/post.go UpdatePost: a new message or new attachments mark the post edited (`edit_at`);
+        props are replaced whole, so what is not sent again (`from_bot` too) is gone."""
+        now = _now_ms()
+        edited = message != post["message"]
+        if props is not None:
+            edited = edited or props.get("attachments") != post["props"].get("attachments")
+            post["props"] = _with_action_ids(props)
+        post["message"] = message
+        if edited:
+            post["edit_at"] = now
+        post["update_at"] = now
 
     def _post_id(self, ctx: _Ctx) -> str:
         post_id = ctx.param("post_id")
@@ -487,8 +535,8 @@ class DevMattermost:
     async def _create_command(self, ctx: _Ctx) -> tuple[int, Any]:
         body = ctx.json("command")
         _check_types(body, {**_COMMAND_FIELDS, "team_id": str}, "command")
-        if body.get("team_id") != self.team.id:
-            raise _forbidden()  # manage_own_slash_commands is a team permission
+        if body.get("team_id") != self.team.id or not self._manages_commands(ctx.caller):
+            raise _forbidden()  # manage_slash_commands is a team permission
         trigger = body.get("trigger", "").lower()
         if any(c["trigger"] == trigger for c in self._commands.values()):
             message = "This trigger word is already in use. Please choose another word."
@@ -503,8 +551,13 @@ class DevMattermost:
         team_id = ctx.request.query_params.get("team_id", "")
         if not team_id:
             raise _bad_body("team_id")
-        # custom_only=false would add the built-in commands, which this stand-in does not model.
-        return 200, [c for c in self._commands.values() if c["team_id"] == team_id]
+        if not self._manages_commands(ctx.caller):
+            raise _forbidden()
+        # custom_only=false would add the built-in commands, which this stand-in does not model. Without
+        # manage_others_slash_commands only the caller's own are listed (api4/command.go listCommands).
+        others = ctx.caller.is_admin or ctx.caller.id in self.team_admins
+        return 200, [c for c in self._commands.values()
+                     if c["team_id"] == team_id and (others or c["creator_id"] == ctx.caller.id)]
 
     async def _update_command(self, ctx: _Ctx) -> tuple[int, Any]:
         body, old = ctx.json("command"), self._command(ctx)
@@ -523,7 +576,14 @@ class DevMattermost:
         command.update(token=new_id(), update_at=_now_ms())
         return 200, {"token": command["token"]}
 
+    def _manages_commands(self, caller: MMUser) -> bool:
+        """manage_slash_commands: team and system admins, or a role granting it (api4/command.go); a bot
+        holds none of these unless made one."""
+        return caller.is_admin or caller.id in self.team_admins or caller.id in self.command_managers
+
     def _command(self, ctx: _Ctx) -> dict[str, Any]:
+        if not self._manages_commands(ctx.caller):
+            raise _forbidden()
         command = self._commands.get(ctx.param("command_id"))
         if command is None:
             raise ApiError(404, "store.sql_command.get.missing.app_error", "Command does not exist.")
@@ -548,6 +608,197 @@ class DevMattermost:
 
     async def _not_found(self, ctx: _Ctx) -> tuple[int, Any]:
         raise ApiError(404, "api.context.404.app_error", "Sorry, we could not find the page.")
+
+    # -- channels, config ------------------------------------------------------------------------
+
+    def _channel_or_404(self, ctx: _Ctx) -> MMChannel:
+        channel = self._channels.get(ctx.param("channel_id"))
+        if channel is None:
+            raise ApiError(404, "app.channel.get.existing.app_error", "Unable to find the existing channel.")
+        return channel
+
+    def _can_read(self, channel: MMChannel, user: MMUser) -> bool:
+        return self._is_member(channel, user.id) or channel.type == "O" or user.is_admin
+
+    async def _create_channel(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/channel.go createChannel: an O or P channel on the team, its creator the only member."""
+        body = ctx.json("channel")
+        kind, name = body.get("type"), body.get("name")
+        if body.get("team_id") != self.team.id or kind not in ("O", "P") or not isinstance(name, str) \
+                or not name:
+            raise _bad_body("channel")
+        if any(c.team_id == self.team.id and c.name == name for c in self._channels.values()):
+            message = "A channel with that name already exists on the same team."
+            raise ApiError(400, "store.sql_channel.save_channel.exists.app_error", message)
+        channel = MMChannel(new_id(), self.team.id, name, kind, frozenset({ctx.caller.id}))
+        self._channels[channel.id] = channel
+        return 201, _channel_json(channel)
+
+    async def _get_channel(self, ctx: _Ctx) -> tuple[int, Any]:
+        channel = self._channel_or_404(ctx)
+        if not self._can_read(channel, ctx.caller):
+            raise _forbidden()
+        return 200, _channel_json(channel)
+
+    async def _my_membership(self, ctx: _Ctx) -> tuple[int, Any]:
+        channel = self._channel_or_404(ctx)
+        if not self._is_member(channel, ctx.caller.id):
+            raise _forbidden()  # api4/channel.go getChannelMember: read_channel, which a non-member lacks
+        return 200, {"channel_id": channel.id, "user_id": ctx.caller.id, "roles": "channel_user",
+                     "msg_count": 0, "mention_count": 0}  # fmt: skip
+
+    async def _add_member(self, ctx: _Ctx) -> tuple[int, Any]:
+        channel, body = self._channel_or_404(ctx), ctx.json("user_id")
+        user_id = body.get("user_id")
+        if not isinstance(user_id, str) or user_id not in self._users:
+            raise _bad_body("user_id")
+        # api4/channel.go addChannelMember: joining a public channel yourself needs join_public_channels
+        # (every member of the team has it); adding to a private one needs manage_private_channel_members.
+        allowed = ctx.caller.is_admin or (channel.type == "O" and user_id == ctx.caller.id) or (
+            self._is_member(channel, ctx.caller.id) and channel.type in ("O", "P"))
+        if not allowed:
+            raise _forbidden()
+        members = set(channel.members if channel.members is not None else self._users) | {user_id}
+        self._channels[channel.id] = MMChannel(channel.id, channel.team_id, channel.name, channel.type,
+                                               frozenset(members))
+        return 201, {"channel_id": channel.id, "user_id": user_id, "roles": "channel_user"}
+
+    async def _channel_posts(self, ctx: _Ctx) -> tuple[int, Any]:
+        channel = self._channel_or_404(ctx)
+        if not self._can_read(channel, ctx.caller):
+            raise _forbidden()
+        posts = sorted((p for p in self._posts.values() if p["channel_id"] == channel.id),
+                       key=lambda p: p["create_at"], reverse=True)
+        return 200, {"order": [p["id"] for p in posts], "posts": {p["id"]: _for_client(p) for p in posts},
+                     "next_post_id": "", "prev_post_id": ""}  # fmt: skip
+
+    async def _client_config(self, ctx: _Ctx) -> tuple[int, Any]:
+        # api4/config.go getClientConfig (format=old): every value a string.
+        return 200, {"ShowEmailAddress": str(self.show_email).lower(), "EnableCommands": "true",
+                     "SiteURL": self.url}  # fmt: skip
+
+    async def _patch_config(self, ctx: _Ctx) -> tuple[int, Any]:
+        if not ctx.caller.is_admin:
+            raise _forbidden()  # manage_system
+        privacy = ctx.json("config").get("PrivacySettings") or {}
+        if isinstance(privacy.get("ShowEmailAddress"), bool):
+            self.show_email = privacy["ShowEmailAddress"]
+        return 200, {"PrivacySettings": {"ShowEmailAddress": self.show_email}}
+
+    # -- what the server does when a user types a command, clicks, submits --------------------------
+
+    async def _integration(
+        self, url: str, *, json_body: Any = None, form: tuple[bytes, dict[str, str]] | None = None
+    ) -> httpx.Response:
+        """The server's outgoing call to the bot (app/integration_action.go DoActionRequest, app/command.go
+        DoCommandRequest); the integration's own failure is the server's 400 `Action integration error.`"""
+        async with httpx.AsyncClient(timeout=30) as client:
+            try:
+                if form is not None:
+                    return await client.post(url, content=form[0], headers=form[1])
+                return await client.post(url, json=json_body,
+                                         headers={"Accept": "application/json"})
+            except httpx.HTTPError:
+                raise _integration_error() from None
+
+    async def _execute_command(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/command.go executeCommand -> app/command.go ExecuteCommand, for custom commands."""
+        body = ctx.json("command")
+        channel = self._channels.get(str(body.get("channel_id", "")))
+        if channel is None or not self._is_member(channel, ctx.caller.id):
+            raise _forbidden()  # use_slash_commands in the channel
+        line = str(body.get("command", ""))
+        trigger, _, text = line.removeprefix("/").partition(" ")
+        command = next((c for c in self._commands.values() if c["trigger"] == trigger.lower()), None)
+        if command is None:
+            message = (f"Command with a trigger of '{trigger}' not found. To send a message beginning with "
+                       '"/", try adding an empty space at the beginning of the message.')
+            raise ApiError(404, "api.command.execute_command.not_found.app_error", message)
+        trigger_id = self.issue_trigger_id(ctx.caller.id)
+        form = self.command_form(token=command["token"], user_id=ctx.caller.id, user_name=ctx.caller.username,
+                                 channel_id=channel.id, text=text.strip(), trigger_id=trigger_id,
+                                 team_id=self.team.id, response_url=f"{self.url}/hooks/commands/{new_id()}",
+                                 trigger=command["trigger"])  # fmt: skip
+        answer = await self._integration(command["url"], form=form)
+        if answer.status_code != 200:
+            message = f"Command with a trigger of '{trigger}' returned response {answer.status_code}."
+            raise ApiError(500, "api.command.execute_command.failed_resp.app_error", message)
+        try:
+            response = answer.json() if answer.headers.get("content-type") == "application/json" else None
+        except ValueError:
+            response = None
+        response = response if isinstance(response, dict) else {"text": answer.text}
+        if response.get("response_type") == "in_channel":
+            now = _now_ms()
+            post = {"id": new_id(), "create_at": now, "update_at": now, "edit_at": 0, "delete_at": 0,
+                    "is_pinned": False, "user_id": ctx.caller.id, "channel_id": channel.id, "root_id": "",
+                    "original_id": "", "message": response.get("text", ""), "type": "", "hashtags": "",
+                    "pending_post_id": "", "reply_count": 0, "metadata": {},
+                    "props": _with_action_ids({"attachments": response.get("attachments"),
+                                               "from_webhook": "true"})}  # fmt: skip
+            self._posts[post["id"]] = post
+        else:
+            self.ephemeral.append({"user_id": ctx.caller.id, "channel_id": channel.id,
+                                   "message": response.get("text", ""), "props": response})  # fmt: skip
+        return 200, {"response_type": response.get("response_type") or "ephemeral",
+                     "text": response.get("text", ""), "attachments": response.get("attachments"), "trigger_id": new_id(),
+                     "skip_slack_parsing": bool(response.get("skip_slack_parsing"))}  # fmt: skip
+
+    async def _do_action(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/post.go doPostAction -> app/integration_action.go DoPostActionWithCookie."""
+        post = self._posts.get(self._post_id(ctx))
+        if post is None or not self._can_read(self._channels[post["channel_id"]], ctx.caller):
+            raise _forbidden()  # read_channel on the post's channel
+        action = next((a for a in _actions(post["props"]) if a.get("id") == ctx.param("action_id")), None)
+        if action is None or not action.get("integration"):
+            raise ApiError(404, "api.post.do_action.action_id.app_error", "Invalid action id.")
+        integration = action["integration"]
+        body = self.action_request(user_id=ctx.caller.id, channel_id=post["channel_id"], post_id=post["id"],
+                                   context=integration.get("context"),
+                                   action_type=action.get("type", "button"))  # fmt: skip
+        answer = await self._integration(str(integration.get("url", "")), json_body=body)
+        if answer.status_code != 200:
+            raise _integration_error()
+        try:
+            response = answer.json() if answer.content else {}
+        except ValueError:
+            raise _integration_error() from None
+        update = response.get("update") if isinstance(response, dict) else None
+        if isinstance(update, dict):
+            props = update.get("props")
+            if isinstance(props, dict):
+                # model.PostActionRetainPropKeys survive a replacement of the props; nothing else does.
+                kept = {k: post["props"][k] for k in _RETAINED if k in post["props"]}
+                props = {**{k: v for k, v in props.items() if k not in _RETAINED}, **kept}
+            self._update(post, str(update.get("message", "")), props)
+        if isinstance(response, dict) and response.get("ephemeral_text"):
+            self.ephemeral.append({"user_id": ctx.caller.id, "channel_id": post["channel_id"],
+                                   "message": response["ephemeral_text"], "root_id": post["id"]})  # fmt: skip
+        return 200, {"status": "OK", "trigger_id": new_id()}
+
+    async def _submit_dialog(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/integration_action.go submitDialog -> app SubmitInteractiveDialog: the submitter is the
+        session's user, whatever the body says; the integration's errors come back as they are."""
+        body = ctx.json("dialog")
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            raise _bad_body("url")
+        submission = self.dialog_submission(
+            callback_id=str(body.get("callback_id", "")), state=str(body.get("state", "")),
+            user_id=ctx.caller.id, channel_id=str(body.get("channel_id", "")),
+            team_id=str(body.get("team_id", "")), submission=body.get("submission"),
+            cancelled=body.get("cancelled") is True,
+        )  # fmt: skip
+        answer = await self._integration(url, json_body=submission)
+        if answer.status_code != 200:
+            raise _integration_error()
+        try:
+            response = answer.json() if answer.content else {}
+        except ValueError:
+            raise _integration_error() from None
+        # The SubmitDialogResponse as the server marshals it: `error` and `errors`, each omitted if empty.
+        response = response if isinstance(response, dict) else {}
+        return 200, {k: response[k] for k in ("error", "errors") if response.get(k)}
 
     # -- requests Mattermost sends to the bot ----------------------------------------------------
 
@@ -654,6 +905,13 @@ def _fault(target: str, status: int, *, times: int, retry_after: int) -> _Fault:
     if prefix and not prefix.startswith("/"):
         prefix = "/api/v4/" + prefix
     return _Fault(method or None, prefix or None, status, times, retry_after)
+
+
+_RETAINED = ("from_webhook", "override_username", "override_icon_url")  # model.PostActionRetainPropKeys
+
+
+def _integration_error() -> ApiError:
+    return ApiError(400, "api.post.do_action.action_integration.app_error", "Action integration error.")
 
 
 def _json(status: int, payload: Any) -> Response:

@@ -1,9 +1,11 @@
 """Approve / Deny / Extend clicks: verify the bot's MAC, then run the click as what it stands for.
 
 A click becomes `approve <id>` or `deny <id>` through `commands.dispatch`, so it gets exactly the checks
-typing gets (who may review, own request, already decided). A decision answers with the card re-read
-from Teleport (without buttons once decided) as the post's `update`, and the outcome for the clicker as
-`ephemeral_text`; a refusal answers with `ephemeral_text` only, and Teleport is unchanged.
+typing gets (who may review, own request, already decided). Every click answers with `ephemeral_text`
+only, never an `update`: the watcher sees Teleport's new state and patches every card once, the clicked
+one included. An `update` would write that card a second time, replace its message (erasing a DM's
+text) and drop its `from_bot` prop (app/integration_action.go `DoPostActionWithCookie` keeps only
+`model.PostActionRetainPropKeys`).
 Extend opens the request dialog (with the click's trigger ID) pre-filled with the request's roles and
 reason; only submitting that dialog creates anything, so the click itself never changes Teleport.
 """
@@ -60,12 +62,7 @@ class ActionHandler:
             channel=channel,
         )
         reply = await run_command(invocation, self.ctx)
-        ephemeral = isinstance(context, dict) and context.get("ephemeral") is True
-        if not reply.ok or ephemeral:
-            # An ephemeral post is not stored, so the server would fail an `update` of it (and then drop
-            # the ephemeral text too): the clicker learns the outcome, the old card stays as it was.
-            return JSONResponse(self.renderer.action_response(reply))
-        return JSONResponse(self.renderer.action_response(reply, await self.ctx.current_card(verified.request_id)))
+        return JSONResponse(self.renderer.action_response(reply))
 
     async def _extend(self, invocation: Invocation, request_id: str, trigger_id: str) -> Response:
         """Open the request dialog for the same roles, the reason saying what it extends."""

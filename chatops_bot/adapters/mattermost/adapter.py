@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import run_command
-from chatops_bot.adapters.mattermost import signing, web
+from chatops_bot.adapters.mattermost import preflight, signing, web
 from chatops_bot.adapters.mattermost.actions import ActionHandler
 from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
@@ -49,10 +49,12 @@ class MattermostAdapter:
         *,
         outbound: MattermostOutbound,
         match_email: bool = False,
+        recipients: Sequence[str] = (),
     ) -> None:
         self.ctx = ctx
         self.outbound = outbound
         self.match_email = match_email
+        self.recipients = tuple(recipients)  # every routed recipient, checked at start-up
         self._tokens = tuple(token.get_secret_value() for token in settings.command_tokens)
         secret = settings.action_secret.get_secret_value().encode()
         public = settings.public_url.rstrip("/")
@@ -75,6 +77,10 @@ class MattermostAdapter:
 
     async def start(self) -> None:
         await self.outbound.login()
+        # Routes that cannot work (a channel the bot is not in, e-mail hidden by the server) are said
+        # once here and skipped, rather than failing, and being retried, on every card.
+        for finding in await preflight.check(self.outbound, self.recipients, match_email=self.match_email):
+            (logger.error if finding.fatal else logger.warning)("%s", finding.text)
 
     async def why_not_ready(self) -> str | None:
         return None if self.outbound.bot_user_id else "not logged in to Mattermost (GET users/me not passed)"
@@ -141,4 +147,7 @@ def build(settings: Settings, ctx: Context, *, retry: RetryPolicy = RetryPolicy(
         raise ValueError("mattermost: the section is missing, so there is no Mattermost adapter to build")
     outbound = MattermostOutbound.from_settings(settings.mattermost, retry=retry)
     match_email = settings.users.match_email
-    return MattermostAdapter(settings.mattermost, ctx, outbound=outbound, match_email=match_email)
+    routed = settings.routing.role_to_recipients.mattermost
+    recipients = [name for names in routed.values() for name in names]
+    return MattermostAdapter(settings.mattermost, ctx, outbound=outbound, match_email=match_email,
+                             recipients=recipients)

@@ -2,8 +2,13 @@
 
 The form becomes the very line a person could type (`commands.forms`) and runs through `commands.dispatch`,
 so the dialog and the typed command cannot drift apart.
-Mattermost does not sign submissions: the dialog's `state` carries an HMAC over the user and the form,
-and a submission whose state the bot did not issue to that very user is refused with 403.
+Mattermost does not sign submissions: the dialog's `state` carries an HMAC over the user, the form and
+the opening (a nonce derived from the trigger ID it was opened with), and a submission whose state the
+bot did not issue to that very user is refused with 403. A state creates one request: once its
+submission succeeded, the same state is answered "already submitted" until it expires. The record of
+used states is this process's own, so with several replicas behind a load balancer a replayed state
+could create at most one request per replica, and only within `STATE_MAX_AGE`, and only as the user it
+was issued to (who could as well type the command again).
 Mattermost cannot answer a submission with a message, so the outcome reaches the requester as a DM.
 The same form, pre-filled with a request's roles and reason, is what an Extend button opens.
 """
@@ -102,6 +107,7 @@ class RequestDialog:
                  url: str, actor: Actor, spawn: Spawn, max_age: float = STATE_MAX_AGE) -> None:  # fmt: skip
         self.ctx, self.outbound, self.renderer = ctx, outbound, renderer
         self.secret, self.url, self.actor, self.spawn, self.max_age = secret, url, actor, spawn, max_age
+        self._used: dict[str, float] = {}  # nonce -> when it may be forgotten (its state has expired)
 
     async def open(
         self, invocation: Invocation, trigger_id: str, *, initial_roles: Sequence[str] = (),
@@ -115,7 +121,8 @@ class RequestDialog:
             return error_reply(err, invocation, doing="opening the request form")
         if not capabilities.requestable_roles:
             return Reply(text=messages.nothing_requestable(), ok=False)
-        state = signing.dialog_state(self.secret, invocation.actor.id, CALLBACK_ID, int(time.time()))
+        state = signing.dialog_state(self.secret, invocation.actor.id, CALLBACK_ID, int(time.time()),
+                                     trigger_id=trigger_id)
         dialog = request_dialog(
             capabilities, state, initial_roles=initial_roles, initial_reason=initial_reason
         )
@@ -132,28 +139,42 @@ class RequestDialog:
         if payload is None:
             return PlainTextResponse("expected a JSON object", 400)
         user_id, callback_id = web.text_of(payload.get("user_id")), web.text_of(payload.get("callback_id"))
-        issued = signing.dialog_state_issued(self.secret, payload.get("state"), user_id, callback_id)
-        if issued is None or callback_id != CALLBACK_ID or not user_id:
+        verified = signing.verify_dialog_state(self.secret, payload.get("state"), user_id, callback_id)
+        if verified is None or callback_id != CALLBACK_ID or not user_id:
             logger.warning("refused a dialog submission the bot did not issue (user %r)", user_id[:64])
             return PlainTextResponse("forbidden", 403)
         if payload.get("cancelled") is True:
             return JSONResponse({})
-        if not 0 <= time.time() - issued <= self.max_age:
+        now = time.time()
+        if not 0 <= now - verified.issued <= self.max_age:
             return JSONResponse({"error": messages.request_form_expired()})
+        self._used = {nonce: until for nonce, until in self._used.items() if until > now}
+        if verified.nonce in self._used:
+            logger.warning("refused a second submission of one request form (user %s)", user_id)
+            return JSONResponse({"error": messages.request_form_used()})
+        # Taken before the request is made, so two submissions racing each other create one request;
+        # given back when nothing was created, since Mattermost keeps the form open for corrections.
+        self._used[verified.nonce] = verified.issued + self.max_age + 1
+        response, created = await self._run(payload, user_id)
+        if not created:
+            self._used.pop(verified.nonce, None)
+        return response
+
+    async def _run(self, payload: dict[str, Any], user_id: str) -> tuple[Response, bool]:
         form = request_line(payload.get("submission"))
         command = form.command
         if command is None:
-            return JSONResponse({"errors": {name: plain(text) for name, text in form.errors.items()}})
+            return JSONResponse({"errors": {name: plain(text) for name, text in form.errors.items()}}), False
         actor = await self.actor(user_id, "")
         channel = web.text_of(payload.get("channel_id"))
         reply = await run_command(Invocation("mattermost", actor, form.line, channel), self.ctx, command)
         if not reply.ok:
             if reply.text == messages.reason_required(command.roles):
-                return JSONResponse({"errors": {REASON: plain(reply.text)}})
-            return JSONResponse({"error": plain(reply.text)})
+                return JSONResponse({"errors": {REASON: plain(reply.text)}}), False
+            return JSONResponse({"error": plain(reply.text)}), False
         # In the background: the DM is retried for a while, and Mattermost waits for this answer.
         self.spawn(self._deliver(user_id, reply))
-        return JSONResponse({})
+        return JSONResponse({}), True
 
     async def _deliver(self, user_id: str, reply: Reply) -> None:
         """The outcome as a DM. Each try is retried within its post's budget; a Mattermost that stays down

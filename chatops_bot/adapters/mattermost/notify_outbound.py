@@ -4,6 +4,11 @@ A message reference is `<channel ID>/<post ID>`: a thread reply needs the channe
 Recipients are channel IDs as they are, `team/channel` names (`GET teams/name/…`, then
 `GET teams/{id}/channels/name/…`), or an e-mail address, whose DM is opened. Posting goes through
 `MattermostOutbound`, which retries what can be retried without posting twice.
+
+A card is patched by props alone, so a DM's message (the text before its card) stays; the props carry
+`from_bot` each time, because a patch replaces them whole and the server only adds that prop when a
+post is created (api4/post.go `createPost`; app/post.go `UpdatePost` keeps nothing of the old props).
+Recipients that the start-up check refused (`preflight.check`) resolve to nothing, so they are skipped.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class MattermostNotifyOutbound:
 
     async def resolve_recipient(self, name: str) -> str | None:
         wanted = name.strip()
+        if wanted in self.outbound.refused_channels:
+            return None
         if _ID.fullmatch(wanted):
             return wanted
         if wanted not in self._channels:
@@ -59,7 +66,8 @@ class MattermostNotifyOutbound:
             if found is None:
                 return None
             self._channels[wanted] = found
-        return self._channels[wanted]
+        found = self._channels[wanted]
+        return None if found in self.outbound.refused_channels else found
 
     async def _lookup(self, name: str) -> str | None:
         driver = self.outbound.driver
@@ -76,6 +84,7 @@ class MattermostNotifyOutbound:
 
     def _props(self, card: RequestCard) -> dict[str, Any]:
         props: dict[str, Any] = self.renderer.card_post(card)["props"]
+        props["from_bot"] = "true"  # the post's BOT badge, which a patch would otherwise drop
         # The renderer words the state from the request; the card's State field is what the notifier
         # means (e.g. "Expired" for a request Teleport no longer has), so that is what the post says.
         state = next((f.value for f in card.fields if f.label == STATE_FIELD), None)

@@ -27,6 +27,7 @@ from mattermostautodriver.exceptions import (
     InvalidMattermostError,
     MattermostError,
     NoAccessTokenProvided,
+    NotEnoughPermissions,
     ResourceNotFound,
     TooManyRequests,
     UnknownMattermostError,
@@ -83,11 +84,15 @@ class MattermostOutbound:
     """Posts, patches, DMs, users and dialogs, as the bot account. `login()` first."""
 
     def __init__(
-        self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy()
+        self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy(),
+        token_key: str = "mattermost.bot_token",
     ) -> None:
         self.driver = driver
         self.base_url = base_url
         self.retry = retry
+        self.token_key = token_key  # where the token came from, for error lines
+        # Routed channels the bot cannot post in (not a member, cannot join): skipped, not retried forever.
+        self.refused_channels: dict[str, str] = {}
         self._direct_channels: dict[str, str] = {}
         # Every 429 is waited out and retried, by the driver or by `_retrying`: counted where it arrives.
         driver.client.client.event_hooks["response"].append(_count_rate_limited)
@@ -107,9 +112,9 @@ class MattermostOutbound:
         """`GET users/me` with the bot token; a refusal or no answer raises `StartError` naming the key."""
         try:
             await self.driver.login()
-        except NoAccessTokenProvided as err:
+        except (NoAccessTokenProvided, NotEnoughPermissions) as err:
             raise StartError(
-                f"mattermost.bot_token: Mattermost at {self.base_url} refused the token ({err}). Give the "
+                f"{self.token_key}: Mattermost at {self.base_url} refused the token ({err}). Give the "
                 "access token of a bot account (System Console > Integrations > Bot Accounts)."
             ) from None
         except (MattermostError, InvalidMattermostError) as err:
@@ -176,6 +181,42 @@ class MattermostOutbound:
             return cast(dict[str, Any], await self.driver.users.get_user_by_email(quote(email, safe="@")))
         except ResourceNotFound:
             return None
+
+    async def client_config(self) -> dict[str, str]:
+        """`GET config/client?format=old`: the settings every user may read (`ShowEmailAddress`, …)."""
+        found = await self.driver.client.get("/api/v4/config/client", params={"format": "old"})
+        return cast(dict[str, str], found)
+
+    async def is_member(self, channel_id: str) -> bool:
+        """Whether the bot is in the channel (`GET channels/{id}/members/me`; 403 or 404 when it is not)."""
+        try:
+            await self.driver.client.get(f"/api/v4/channels/{channel_id}/members/me")
+        except (NotEnoughPermissions, ResourceNotFound):
+            return False
+        return True
+
+    async def channel(self, channel_id: str) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], await self.driver.client.get(f"/api/v4/channels/{channel_id}"))
+        except (NotEnoughPermissions, ResourceNotFound):
+            return None
+
+    async def channel_by_name(self, team_name: str, channel_name: str) -> dict[str, Any] | None:
+        try:
+            team = await self.driver.teams.get_team_by_name(team_name)
+            found = await self.driver.channels.get_channel_by_name(team["id"], channel_name)
+        except (NotEnoughPermissions, ResourceNotFound):
+            return None
+        return cast(dict[str, Any], found)
+
+    async def join(self, channel_id: str) -> bool:
+        """Join a channel (public ones only, on a default server); False when Mattermost refuses."""
+        try:
+            await self.driver.client.post(f"/api/v4/channels/{channel_id}/members",
+                                          options={"user_id": self.bot_user_id})
+        except (NotEnoughPermissions, ResourceNotFound):
+            return False
+        return True
 
     async def open_dialog(self, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:
         # Not retried: a trigger ID is single-use and short-lived, and the person is waiting for the form.

@@ -103,7 +103,9 @@ class Renderer:
         body: dict[str, Any] = {
             "fallback": plain(f"{card.title}: {state}"),
             "color": COLORS[request.state],
-            "title": markdown(card.title),
+            # The web client renders a linked title as plain link text and an unlinked one as Markdown
+            # (webapp message_attachment: `title_link` -> a bare <a>), so only the latter is escaped.
+            "title": plain(card.title) if card.web_url else markdown(card.title),
             "text": f"**{markdown(state)}**",
             "fields": [
                 {"title": f.label, "value": markdown(f.value), "short": _is_short(f.value)} for f in fields

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ _ACTION_DOMAIN = "chatops-bot/mattermost/action/v1"
 _DIALOG_DOMAIN = "chatops-bot/mattermost/dialog/v1"
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ISSUED = re.compile(r"[0-9]{1,12}")
+_NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 def _same(a: str, b: str) -> bool:
@@ -85,18 +87,42 @@ def verify_action(secret: bytes, context: object) -> VerifiedAction | None:
     return VerifiedAction(request_id, action)
 
 
-def dialog_state(secret: bytes, user_id: str, callback_id: str, issued: int) -> str:
-    """A dialog's `state`: when it was issued, and a MAC binding it to this user and this form."""
-    return f"{issued}.{_mac(secret, _DIALOG_DOMAIN, user_id, callback_id, str(issued))}"
+def dialog_nonce(trigger_id: str = "") -> str:
+    """What names one opening of a form: derived from the trigger ID it was opened with (single-use and
+    signed by the server), or random without one."""
+    if not trigger_id:
+        return secrets.token_hex(16)
+    return hashlib.sha256(trigger_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class DialogState:
+    issued: int
+    nonce: str  # the opening this state belongs to: a submission is accepted once per nonce
+
+
+def dialog_state(secret: bytes, user_id: str, callback_id: str, issued: int, *, trigger_id: str = "") -> str:
+    """A dialog's `state`: when it was issued, which opening it belongs to, and a MAC binding both to this
+    user and this form."""
+    nonce = dialog_nonce(trigger_id)
+    return f"{issued}.{nonce}.{_mac(secret, _DIALOG_DOMAIN, user_id, callback_id, str(issued), nonce)}"
+
+
+def verify_dialog_state(secret: bytes, state: object, user_id: str, callback_id: str) -> DialogState | None:
+    """When and for which opening a genuine state for this user and form was issued, or None if the bot
+    did not issue it."""
+    if not isinstance(state, str):
+        return None
+    issued, _, rest = state.partition(".")
+    nonce, _, mac = rest.partition(".")
+    if not _ISSUED.fullmatch(issued) or not _NONCE.fullmatch(nonce):
+        return None
+    if not _same(mac, _mac(secret, _DIALOG_DOMAIN, user_id, callback_id, issued, nonce)):
+        return None
+    return DialogState(int(issued), nonce)
 
 
 def dialog_state_issued(secret: bytes, state: object, user_id: str, callback_id: str) -> int | None:
     """When a genuine state for this user and form was issued, or None if the bot did not issue it."""
-    if not isinstance(state, str):
-        return None
-    issued, _, mac = state.partition(".")
-    if not _ISSUED.fullmatch(issued):
-        return None
-    if not _same(mac, _mac(secret, _DIALOG_DOMAIN, user_id, callback_id, issued)):
-        return None
-    return int(issued)
+    verified = verify_dialog_state(secret, state, user_id, callback_id)
+    return None if verified is None else verified.issued
