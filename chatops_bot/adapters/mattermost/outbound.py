@@ -6,12 +6,12 @@ The driver already retries a 429 on every method (honouring `Retry-After` up to 
 a proxy (`InvalidMattermostError`, not a `MattermostError`) or a lost connection, because the post may
 have been created. Creating a post here is made idempotent instead: every attempt carries the same
 `pending_post_id`, which Mattermost deduplicates for 30 seconds, so these failures are retried with
-capped, jittered backoff until a time budget runs out, then logged as an error and raised.
+capped, jittered backoff until a time budget runs out, then logged as an error and raised. The budget and
+the waits are kept on the outbound's `Timer` (real time but in the fault drills).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import secrets
@@ -35,6 +35,7 @@ from mattermostautodriver.exceptions import (
 from chatops_bot import metrics
 from chatops_bot.adapters.base import StartFailed
 from chatops_bot.config import MattermostSettings
+from chatops_bot.timer import REAL_TIME, Timer
 
 logger = logging.getLogger(__name__)
 
@@ -83,21 +84,23 @@ class MattermostOutbound:
     """Posts, patches, DMs, users and dialogs, as the bot account. `login()` first."""
 
     def __init__(
-        self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy()
+        self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy(),
+        timer: Timer = REAL_TIME,
     ) -> None:
         self.driver = driver
         self.base_url = base_url
         self.retry = retry
+        self.timer = timer
         self._direct_channels: dict[str, str] = {}
         # Every 429 is waited out and retried, by the driver or by `_retrying`: counted where it arrives.
         driver.client.client.event_hooks["response"].append(_count_rate_limited)
 
     @classmethod
     def from_settings(
-        cls, settings: MattermostSettings, *, retry: RetryPolicy = RetryPolicy()
+        cls, settings: MattermostSettings, *, retry: RetryPolicy = RetryPolicy(), timer: Timer = REAL_TIME
     ) -> MattermostOutbound:
         driver = AsyncTypedDriver(driver_options(settings, retries=retry.driver_retries))
-        return cls(driver, base_url=settings.url, retry=retry)
+        return cls(driver, base_url=settings.url, retry=retry, timer=timer)
 
     @property
     def bot_user_id(self) -> str:
@@ -182,7 +185,7 @@ class MattermostOutbound:
         await self.driver.integration_actions.open_interactive_dialog(trigger_id, url, dialog)
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        started = time.monotonic()
+        started = self.timer.monotonic()
         attempt = 0
         while True:
             try:
@@ -194,12 +197,12 @@ class MattermostOutbound:
                 delay = wait or min(self.retry.max_delay, self.retry.first_delay * 2**attempt)
                 delay *= 1 + random.random() / 4  # jitter, so replicas do not retry in step
                 attempt += 1
-                elapsed = time.monotonic() - started
+                elapsed = self.timer.monotonic() - started
                 if elapsed + delay > self.retry.budget:
                     logger.error("%s failed %d times in %.1f s; giving up: %r", what, attempt, elapsed, err)
                     raise
                 logger.warning("%s failed (%r); retry %d in %.2f s", what, err, attempt, delay)
-                await asyncio.sleep(delay)
+                await self.timer.sleep(delay)
 
 
 async def _count_rate_limited(response: httpx.Response) -> None:
