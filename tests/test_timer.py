@@ -46,8 +46,9 @@ def test_serve_keeps_every_retry_and_backoff_in_real_time() -> None:
     slack = next(p for p in parts if isinstance(p, SlackAdapter))
     mattermost = next(p for p in parts if isinstance(p, MattermostAdapter))
     watcher = next(p for p in parts if isinstance(p, runtime.WatcherService)).watcher
-    timers = [client.timer, slack.delivery.timer, mattermost.outbound.timer, watcher.timer, watcher.lanes.timer,
-              *(handler.timer for handler in slack.client.retry_handlers)]  # type: ignore[attr-defined]
+    handlers = slack.client.retry_handlers
+    timers = [client.timer, slack.delivery.timer, mattermost.outbound.timer, watcher.timer,
+              watcher.lanes.timer, *(handler.timer for handler in handlers)]  # type: ignore[attr-defined]
     assert all(timer is REAL_TIME for timer in timers)
     assert type(REAL_TIME) is Timer  # time.monotonic and asyncio.sleep, nothing else
 
@@ -62,7 +63,8 @@ async def test_a_quickened_timer_runs_its_seconds_faster_than_real_ones() -> Non
     assert timer.real(30.0) == 1.5
 
 
-async def test_slack_rate_limits_are_waited_out_on_the_timer_for_retry_after_plus_jitter(slack: DevSlack) -> None:
+async def test_slack_rate_limits_are_waited_out_on_the_timer_for_retry_after_and_jitter(
+        slack: DevSlack) -> None:
     timer = Recorded()
     client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=retry_handlers(timer))
     slack.fail_next("chat.postMessage", 429, retry_after=7, times=2)
@@ -73,7 +75,8 @@ async def test_slack_rate_limits_are_waited_out_on_the_timer_for_retry_after_plu
     assert len(timer.waits) == 2 and all(7 <= wait < 8 for wait in timer.waits)  # as slack_sdk's handler
 
 
-async def test_slack_server_errors_are_retried_after_slack_sdks_backoff_on_the_timer(slack: DevSlack) -> None:
+async def test_slack_server_errors_are_retried_after_slack_sdks_backoff_on_the_timer(
+        slack: DevSlack) -> None:
     timer = Recorded()
     client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=retry_handlers(timer))
     slack.fail_next("chat.postMessage", 503, times=2)
