@@ -34,6 +34,7 @@ from chatops_bot.adapters.slack.delivery import ACK_BUDGET
 from chatops_bot.adapters.slack.guard import WINDOW, Seen, SeenRequests
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
+from chatops_bot.devstack.loopback import PromptServer
 from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.slack import (
     APP_ID,
@@ -92,7 +93,7 @@ class Served:
 
     def __init__(self, app: Any) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = PromptServer(config)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
@@ -105,7 +106,7 @@ class Served:
         return f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
-        self.server.should_exit = True
+        self.server.exit()
         if self.task is not None:
             await self.task
 
