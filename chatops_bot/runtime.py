@@ -20,6 +20,7 @@ from chatops_bot.notify import CardSettings, Notifier, Outbound
 from chatops_bot.readiness import teleport_problem
 from chatops_bot.reminders import Reminders
 from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.timer import REAL_TIME, Timer
 from chatops_bot.watcher import Watcher
 from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
 
@@ -117,16 +118,17 @@ class TeleportService:
         return teleport_problem(await self.client.why_unreachable())  # in words: /readyz answers anyone
 
 
-def services(settings: Settings, client: TeleportClient) -> list[ChatAdapter]:
+def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_TIME) -> list[ChatAdapter]:
     """What `chatops-bot serve` runs: Teleport (for `/readyz`), an adapter per configured platform, then the
-    watcher, which starts once the platforms are signed in (it needs them to post) and stops before them."""
+    watcher, which starts once the platforms are signed in (it needs them to post) and stops before them.
+    `timer` keeps every retry's and backoff's waits (real time; the fault drills run it faster)."""
     people = directory(settings, client)
     mirror = RequestMirror(client)  # the commands list from the watcher's copy while it is synced
-    adapters = chat_adapters(settings, command_context(settings, client, people, mirror))
+    adapters = chat_adapters(settings, command_context(settings, client, people, mirror), timer=timer)
     told = notifier(settings, client, outbounds(adapters), people)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
-    watcher = Watcher(client, told, observers=[mirror, reminders], users=follower)
+    watcher = Watcher(client, told, observers=[mirror, reminders], users=follower, timer=timer)
     mirror.follow(watcher.synced)
     if follower is not None:
         follower.follow(watcher.synced)

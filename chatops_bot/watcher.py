@@ -7,7 +7,8 @@ request waiting, retries a job that failed with capped, jittered backoff, and dr
 tries (the next event or resync brings it back). After every INIT the watcher lists every request and
 hands each to its lane, and closes the cards of pending requests this process knew of that Teleport no
 longer lists (deleted, or expired, while the stream was down). With a `UserFollower` (the directory that
-links chat users by trait), the same stream carries `user` events and every resync lists users too.
+links chat users by trait), the same stream carries `user` events and every resync lists users too. Every
+wait (a lane's retry, a reconnect, the periodic resync) is kept on the watcher's `Timer`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Protocol
 from chatops_bot import metrics
 from chatops_bot.notify import Incomplete, Later, Notifier, rank
 from chatops_bot.teleport.client import WatchEvent
+from chatops_bot.timer import REAL_TIME, Timer
 from commands.errors import AccessDenied, BackendError, NotFound, NotImplementedByServer
 from commands.model import AccessRequest, User
 
@@ -101,9 +103,10 @@ DELETED = _Deleted()
 
 class Lanes:
     def __init__(self, notifier: Notifier, *, concurrency: int = 32, retry: Backoff = Backoff(1.0, 60.0),
-                 attempts: int = 12) -> None:
+                 attempts: int = 12, timer: Timer = REAL_TIME) -> None:
         self.notifier = notifier
         self.retry = retry
+        self.timer = timer
         self.attempts = attempts
         self._slots = asyncio.Semaphore(concurrency)
         self.problem: str | None = None  # a permanent refusal of the last job that failed with one
@@ -173,7 +176,8 @@ class Lanes:
                 self._queued.setdefault(request_id, job)  # unless something newer came in meanwhile
                 self._waiting.add(request_id)
                 try:
-                    await asyncio.wait_for(wake.wait(), delay)  # a newer job does not wait for the delay
+                    # A newer job does not wait for the delay.
+                    await asyncio.wait_for(wake.wait(), self.timer.real(delay))
                 except TimeoutError:
                     pass
                 finally:
@@ -203,16 +207,19 @@ class Lanes:
 class Watcher:
     def __init__(self, client: RequestSource, notifier: Notifier, *, backoff: Backoff = Backoff(),
                  lanes: Lanes | None = None, observers: Sequence[Observer] = (),
-                 users: UserFollower | None = None, resync_every: float = 300.0) -> None:
+                 users: UserFollower | None = None, resync_every: float = 300.0,
+                 timer: Timer = REAL_TIME) -> None:
         """`resync_every`: seconds between resyncs while the stream is up, which retry what the lanes gave
-        up on (a platform that refused for minutes) and catch anything an event did not bring."""
+        up on (a platform that refused for minutes) and catch anything an event did not bring. `timer`
+        keeps those, the reconnect backoff's waits, and the lanes' (if it makes them)."""
         self.client = client
+        self.timer = timer
         self.resync_every = resync_every
         self.observers = list(observers)
         self.users = users
         self.notifier = notifier
         self.backoff = backoff
-        self.lanes = lanes or Lanes(notifier)
+        self.lanes = lanes or Lanes(notifier, timer=timer)
         self.resyncs = 0  # completed (re)connects, each with its resync
         self.synced = asyncio.Event()  # set after a resync, cleared when the stream drops
         self.problem: str | None = None  # why the stream or its resync is permanently refused, if it is
@@ -263,7 +270,7 @@ class Watcher:
                     delay = self.backoff.delay(attempt)
                     attempt += 1
                     logger.warning("access request stream lost (%s); watching again in %.1f s", reason, delay)
-                await asyncio.sleep(delay)
+                await self.timer.sleep(delay)
         finally:
             self.synced.clear()  # stopped: nothing keeps what the watcher knows up to date any more
             await _cancel(periodic)
@@ -287,7 +294,7 @@ class Watcher:
 
     async def _resync_periodically(self) -> None:
         while True:
-            await asyncio.sleep(self.resync_every)
+            await self.timer.sleep(self.resync_every)
             try:
                 await self.resync()
             except BackendError as err:

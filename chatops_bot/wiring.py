@@ -9,6 +9,7 @@ from chatops_bot.config import Settings
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.mirror import MirroredBackend, RequestMirror
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import CommandConfig, Context
 
 # How old the users and roles that read-only commands (list, show) see may be; reviews load them fresh.
@@ -20,7 +21,7 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def teleport_client(settings: Settings) -> TeleportClient:
+def teleport_client(settings: Settings, *, timer: Timer = REAL_TIME) -> TeleportClient:
     t = settings.teleport
     source = IdentitySource(
         identity_file=str(t.identity_file or ""),
@@ -28,7 +29,8 @@ def teleport_client(settings: Settings) -> TeleportClient:
         cert_file=str(t.client_cert_file or ""),
         cas_file=str(t.root_cas_file or ""),
     )
-    return TeleportClient(t.addr, source, timeout=t.timeout.total_seconds(), plugin_name=t.plugin_name)
+    return TeleportClient(t.addr, source, timeout=t.timeout.total_seconds(), plugin_name=t.plugin_name,
+                          timer=timer)
 
 
 def directory(settings: Settings, client: TeleportClient) -> TeleportDirectory:
@@ -61,15 +63,15 @@ def command_context(
     return Context(backend=backend, directory=people, clock=SystemClock(), config=config, recent=recent)
 
 
-def chat_adapters(settings: Settings, ctx: Context) -> list[ChatAdapter]:
-    """An adapter for every platform section present in the config."""
+def chat_adapters(settings: Settings, ctx: Context, *, timer: Timer = REAL_TIME) -> list[ChatAdapter]:
+    """An adapter for every platform section present in the config; `timer` keeps their retries' waits."""
     adapters: list[ChatAdapter] = []
     if settings.slack is not None:
         from chatops_bot.adapters import slack
 
-        adapters.append(slack.build(settings, ctx))
+        adapters.append(slack.build(settings, ctx, timer=timer))
     if settings.mattermost is not None:
         from chatops_bot.adapters import mattermost
 
-        adapters.append(mattermost.build(settings, ctx))
+        adapters.append(mattermost.build(settings, ctx, timer=timer))
     return adapters

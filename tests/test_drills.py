@@ -3,8 +3,13 @@ watcher, with their production retry settings), served on 127.0.0.1, while one o
 fails for a while. People keep typing and clicking, and Teleport keeps changing; afterwards every card,
 DM, thread reply and answer is there exactly once, and nothing in Teleport is half-done.
 
-Each drill waits in real time for as long as the fault lasts (a minute of Slack rate limits, 30 s of
-Mattermost errors, 30 s without Teleport): that is the drill.
+Each drill lasts as long as its fault (a minute of Slack rate limits, 30 s of Mattermost errors, 30 s
+without Teleport), on a timer that runs `SPEED` times faster than real time: the bot's retry and backoff
+policies (`runtime.services(timer=…)`: Slack's 429 and `response_url` retries, Mattermost's post retries,
+the watcher's lanes and reconnects, gRPC's reconnect backoff) wait on it, the stand-ins time their outages
+on it, and so do the people in the drill. Every duration keeps its ratio to the others, so a drill still
+outlasts the budgets it is about; only a platform's deadline on one exchange (Slack's 3-second ack, a
+trigger's life) stays in real time.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from chatops_bot.devstack.slack import DevSlack
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.server import build_app
 from chatops_bot.teleport.errors import NO_ANSWER, UNREACHABLE
+from chatops_bot.timer import Quickened
 from chatops_bot.watcher import Watcher
 from chatops_bot.wiring import teleport_client
 from commands import messages
@@ -52,6 +58,7 @@ from test_watcher import (
 )
 
 ALICE, BOB = MM_USERS["alice"], MM_USERS["bob"]
+SPEED = 10.0  # how much faster than real time the drills' timer runs; every duration below is on it
 SLACK_LIMITED_FOR = 60.0
 SLACK_RETRY_AFTER = 2  # what Slack says each time; it keeps saying it for the whole minute
 MATTERMOST_DOWN_FOR = 30.0  # longer than one post's retry budget (RetryPolicy.budget, 25 s)
@@ -72,6 +79,7 @@ class Bot:
     http: httpx.AsyncClient
     secret: bytes  # the Mattermost action secret: a dialog's state is signed with it
     command_token: str
+    timer: Quickened  # the bot's, the stand-ins' and the drill's
 
     async def slack_command(self, user: str, text: str) -> str:
         """`user` types `/access <text>` in #access-requests; what they read (the ack, or the answer that
@@ -126,15 +134,16 @@ class Bot:
 
 @pytest.fixture
 async def bot(teleport: DevTeleport, tmp_path: Path) -> AsyncIterator[Bot]:
-    slack = DevSlack()
-    mm = DevMattermost(team=TEAM, users=list(MM_USERS.values()), channels=[ACCESS_MM])
+    timer = Quickened(SPEED)
+    slack = DevSlack(timer=timer)
+    mm = DevMattermost(team=TEAM, users=list(MM_USERS.values()), channels=[ACCESS_MM], timer=timer)
     await slack.start()
     await mm.start()
     port = free_port()
     config = bot_settings(tmp_path, teleport, slack, mm, port)
     settings = Settings.model_validate(config)
-    client = teleport_client(settings)
-    parts = runtime.services(settings, client)
+    client = teleport_client(settings, timer=timer)
+    parts = runtime.services(settings, client, timer=timer)
     for part in parts:
         await part.start()
     server = LoopbackServer(build_app(parts))
@@ -144,7 +153,7 @@ async def bot(teleport: DevTeleport, tmp_path: Path) -> AsyncIterator[Bot]:
     await asyncio.wait_for(watcher.synced.wait(), 10)
     secret, token = config["mattermost"]["action_secret"].encode(), config["mattermost"]["command_tokens"][0]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        yield Bot(teleport, slack, mm, slack_adapter, watcher, http, secret, token)
+        yield Bot(teleport, slack, mm, slack_adapter, watcher, http, secret, token, timer)
     await server.stop()
     for part in reversed(parts):
         await part.stop()
@@ -163,7 +172,7 @@ def requested_id(teleport: DevTeleport, reason: str) -> str:
 
 async def settled(bot: Bot, check: Callable[[], None]) -> None:
     """`check` passes once the backlog is out, and still passes when nothing is left to send or retry."""
-    await eventually(check, timeout=CATCH_UP)
+    await eventually(check, timeout=bot.timer.real(CATCH_UP))
     await bot.watcher.lanes.idle()
     await bot.slack_adapter.delivery.drain()
     assert bot.watcher.lanes.retrying == set()
@@ -214,8 +223,8 @@ def approved_everywhere(bot: Bot, request_id: str, reviews: list[str]) -> None:
     assert alice_slack.startswith(told) and alice_mm.startswith(told)
 
 
-async def until(deadline: float) -> None:
-    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+async def until(bot: Bot, deadline: float) -> None:
+    await bot.timer.sleep(max(0.0, deadline - bot.timer.monotonic()))
 
 
 # --- the drills ------------------------------------------------------------------------------------------
@@ -230,18 +239,18 @@ async def test_a_minute_of_slack_rate_limits_delays_cards_and_answers_but_loses_
     card = one(slack_cards(bot.slack, "C0ACCESS", first))
 
     bot.slack.fail_for(SLACK_LIMITED_FOR, 429, retry_after=SLACK_RETRY_AFTER)
-    ends, limited_from = time.monotonic() + SLACK_LIMITED_FOR, time.time()
+    ends, limited_from = bot.timer.monotonic() + SLACK_LIMITED_FOR, time.time()
     click = await bot.slack_click("U0BOB", "access_approve", card["ts"])
     during = await bot.slack_command("U0ALICE", "request dba --for 1h INC-2 typed while Slack limits us")
     assert during.startswith("Requested dba for alice")  # the ack is an HTTP answer: no Web API call
-    await until(ends - SLACK_LIMITED_FOR / 2)
+    await until(bot, ends - SLACK_LIMITED_FOR / 2)
     made = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-3 from tsh")
     assert "Your requests" in await bot.mm_command(ALICE, "list mine")  # Mattermost is not affected
     second = requested_id(bot.teleport, "INC-2 typed while Slack limits us")
-    await until(ends - 1)
+    await until(bot, ends - 1)
     assert slack_cards(bot.slack, "C0ACCESS", second) == [] and bot.slack.direct_messages("U0ALICE") == []
     assert {c.status for c in bot.slack.calls if c.at >= limited_from} == {429}  # the bot did try
-    await until(ends)
+    await until(bot, ends)
 
     def delivered() -> None:
         approved_everywhere(bot, first, ["bob approved this request"])
@@ -264,7 +273,7 @@ async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_re
     post = one(mm_cards(bot.mm, ACCESS_MM.id, first))
 
     bot.mm.fail_for(MATTERMOST_DOWN_FOR, status=500)
-    ends = time.monotonic() + MATTERMOST_DOWN_FOR
+    ends = bot.timer.monotonic() + MATTERMOST_DOWN_FOR
     clicked = await bot.mm_click(BOB, post["id"], "Approve")  # answered in the HTTP response itself
     assert clicked["ephemeral_text"] == messages.reviewed(first, True, RequestState.APPROVED)
     assert "update" not in clicked  # the card is the watcher's to redraw, once Mattermost is back
@@ -272,7 +281,7 @@ async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_re
     typed = await bot.mm_command(ALICE, "request dba --for 1h INC-3 typed while Mattermost fails")
     assert typed.startswith("Requested dba for alice")
     made = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-4 from tsh")
-    await until(ends)
+    await until(bot, ends)
     dialog = requested_id(bot.teleport, "INC-2 from the dialog while Mattermost fails")
     typed_id = requested_id(bot.teleport, "INC-3 typed while Mattermost fails")
 
@@ -303,7 +312,7 @@ async def test_teleport_down_for_30_s_users_are_told_to_try_again_and_nothing_is
                                        bot.mm_command(BOB, f"approve {first.id}"), teleport.stop())
 
     with Unchanged(teleport):
-        ends = time.monotonic() + TELEPORT_DOWN_FOR
+        ends = bot.timer.monotonic() + TELEPORT_DOWN_FOR
         attempts = [
             lambda: bot.slack_command("U0ALICE", "request dba --for 1h INC-4 while Teleport is down"),
             lambda: bot.mm_command(ALICE, "request dba --for 1h INC-5 while Teleport is down"),
@@ -317,24 +326,25 @@ async def test_teleport_down_for_30_s_users_are_told_to_try_again_and_nothing_is
             lambda: mm_form_text(bot, ALICE, "INC-6 from the dialog while Teleport is down"),
         ]
         told: list[str] = []
-        while time.monotonic() < ends:
+        while bot.timer.monotonic() < ends:
             for attempt in attempts:
                 told.append(await attempt())
-                await asyncio.sleep(TRY_AGAIN_EVERY / len(attempts))
+                await bot.timer.sleep(TRY_AGAIN_EVERY / len(attempts))
         await teleport.start()  # on the same address
     for text in told:
         assert UNREACHABLE in text, text  # "…unreachable right now; nothing was changed. Try again…"
 
-    back = time.monotonic()
+    back = bot.timer.monotonic()
 
     async def works_again() -> str:
         while UNREACHABLE in (listed := await bot.slack_command("U0ALICE", "list mine")):
-            await asyncio.sleep(0.5)
+            await bot.timer.sleep(0.5)
         return listed
 
-    assert "Your requests" in await asyncio.wait_for(works_again(), CATCH_UP)
-    print(f"commands work again {time.monotonic() - back:.1f} s after Teleport is back")
-    await asyncio.wait_for(bot.watcher.synced.wait(), CATCH_UP)
+    assert "Your requests" in await asyncio.wait_for(works_again(), bot.timer.real(CATCH_UP))
+    print(f"commands work again {bot.timer.monotonic() - back:.1f} s (on the drill's timer) after Teleport "
+          "is back")
+    await asyncio.wait_for(bot.watcher.synced.wait(), bot.timer.real(CATCH_UP))
     assert bot.watcher.resyncs > resyncs
     after = await bot.mm_command(ALICE, "request dba --for 1h INC-7 after the outage")
     assert after.startswith("Requested dba for alice")

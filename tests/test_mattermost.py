@@ -37,6 +37,7 @@ from chatops_bot.adapters.mattermost.register import RegisterError
 from chatops_bot.adapters.mattermost.render import COLORS, Renderer, markdown
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
+from chatops_bot.devstack.loopback import PromptServer
 from chatops_bot.devstack.mattermost import (
     BOT_USER_ID,
     MAX_POST_RUNES,
@@ -150,13 +151,13 @@ async def served(
     settings = settings_for(mm, teleport, url, match_email=match_email)
     adapter = build(settings, ctx, retry=FAST_RETRY)
     await adapter.start()
-    server = uvicorn.Server(uvicorn.Config(build_app([adapter]), log_level="warning", lifespan="off"))
+    server = PromptServer(uvicorn.Config(build_app([adapter]), log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         yield Bot(adapter, url, http)
-    server.should_exit = True
+    server.exit()
     await task
     await adapter.stop()
     sock.close()

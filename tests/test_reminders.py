@@ -138,8 +138,7 @@ async def moment(clock: FixedClock, when: datetime, *bots: Bot) -> None:
     clock.current = when
     for bot in bots:
         bot.reminders.clock_moved()
-    await asyncio.sleep(0.05)
-    for bot in bots:
+    for bot in bots:  # idle() sees a job due now until APScheduler has handed it to a task
         await bot.reminders.idle()
         await bot.watcher.lanes.idle()
 

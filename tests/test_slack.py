@@ -30,9 +30,11 @@ from starlette.datastructures import Headers
 
 from chatops_bot.adapters.slack import SlackAdapter, SlackStartError, build, manifest
 from chatops_bot.adapters.slack import render
+from chatops_bot.adapters.slack.delivery import ACK_BUDGET
 from chatops_bot.adapters.slack.guard import WINDOW, Seen, SeenRequests
 from chatops_bot.config import Settings
 from chatops_bot.demo import demo_seed_text
+from chatops_bot.devstack.loopback import PromptServer
 from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.slack import (
     APP_ID,
@@ -50,6 +52,7 @@ from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.server import build_app
 from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.timer import REAL_TIME, Quickened, Timer
 from chatops_bot.wiring import SystemClock
 from commands import messages
 from commands.context import CommandConfig, Context
@@ -90,7 +93,7 @@ class Served:
 
     def __init__(self, app: Any) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = PromptServer(config)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
@@ -103,7 +106,7 @@ class Served:
         return f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
-        self.server.should_exit = True
+        self.server.exit()
         if self.task is not None:
             await self.task
 
@@ -163,14 +166,15 @@ async def make_bot(slack: DevSlack, teleport: DevTeleport, bot: TeleportClient) 
     running: list[tuple[SlackBot, Served]] = []
 
     async def make(*, match_email: bool = False, backend: Any = None, ack_budget: float | None = None,
-                   **config: Any) -> SlackBot:
+                   timer: Timer = REAL_TIME, **config: Any) -> SlackBot:
         settings = Settings.model_validate({
             "teleport": {"addr": teleport.addr, "identity_file": "unused.pem"},
             "slack": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": slack.api_url},
             "users": {"match_email": match_email},
         })
         ctx = slack_context(bot, match_email=match_email, backend=backend, **config)
-        adapter = build(settings, ctx, **({} if ack_budget is None else {"ack_budget": ack_budget}))
+        budget = ACK_BUDGET if ack_budget is None else ack_budget
+        adapter = build(settings, ctx, ack_budget=budget, timer=timer)
         await adapter.start()
         served = Served(build_app([adapter]))
         url = await served.start()
@@ -693,15 +697,17 @@ async def test_a_slow_teleport_is_acked_in_time_and_answered_later(
 
 
 async def test_a_rate_limited_response_url_delays_the_answer_but_delivers_it(
-    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport
+    make_bot: MakeBot, slack: DevSlack, teleport: DevTeleport
 ) -> None:
+    timer = Quickened(10)  # the bot's retries wait on it: each Retry-After second is a tenth of one
+    slackbot = await make_bot(timer=timer)
     await slackbot.command("U0ALICE", TYPED)
     ts = await post_card(slack, only_request(teleport))
     slack.fail_next("response_url", status=429, retry_after=1, times=2)
-    started = time.monotonic()
+    started = timer.monotonic()
     await slackbot.click("U0BOB", "access_approve", ts)
     await slackbot.settle()
-    assert time.monotonic() - started >= 2
+    assert timer.monotonic() - started >= 2
     assert [p.status for p in slack.response_url_posts] == [429, 429, 200, 200]
     assert action_ids(card_in_channel(slack, ts)["blocks"]) == []
     assert ephemerals_to(slack, "U0BOB")[0].startswith("You approved")

@@ -36,6 +36,7 @@ from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.slack import DEFAULT_USERS, DevSlack, SlackUser
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.timer import REAL_TIME, Quickened, Timer
 from chatops_bot.watcher import Backoff, Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands import messages
@@ -56,6 +57,7 @@ MM_USERS = {name: MMUser(_mm_id(f"{name}mmid"), name, f"{name}@example.com")
             for name in ("alice", "bob", "carol", "dave")}
 ACCESS_MM = MMChannel(_mm_id("chanaccess"), TEAM.id, "access-requests")
 FAST = Backoff(first=0.05, maximum=0.3)
+SPEED = 10.0  # how much faster than real time a quickened test's timer runs
 BIN = shutil.which("chatops-bot", path=str(Path(sys.executable).parent)) or "chatops-bot"
 EXTRA_SEED = f"""
 ---
@@ -166,15 +168,17 @@ async def make_bot(teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermo
     slack, mm = platforms
     running: list[Bot] = []
 
-    async def make(*, attempts: int = 12, resync_every: float = 300.0, **sections: Any) -> Bot:
+    async def make(*, attempts: int = 12, resync_every: float = 300.0, timer: Timer = REAL_TIME,
+                   **sections: Any) -> Bot:
+        """`timer`: what the platforms' retries and the watcher wait on (FAST backoff, `resync_every`)."""
         settings = Settings.model_validate(bot_settings(tmp_path, teleport, slack, mm, **sections))
         client = teleport_client(settings)
-        adapters = chat_adapters(settings, command_context(settings, client))
+        adapters = chat_adapters(settings, command_context(settings, client), timer=timer)
         for adapter in adapters:
             await adapter.start()
         notifier = runtime.notifier(settings, client, runtime.outbounds(adapters))
-        watcher = Watcher(client, notifier, backoff=FAST, lanes=Lanes(notifier, retry=FAST, attempts=attempts),
-                          resync_every=resync_every)
+        lanes = Lanes(notifier, retry=FAST, attempts=attempts, timer=timer)
+        watcher = Watcher(client, notifier, backoff=FAST, lanes=lanes, resync_every=resync_every, timer=timer)
         bot = Bot(client, adapters, watcher, asyncio.create_task(watcher.run()))
         running.append(bot)
         await asyncio.wait_for(watcher.synced.wait(), 5)
@@ -485,7 +489,8 @@ async def test_a_request_deleted_while_the_stream_was_down_is_closed_by_the_resy
 async def test_a_periodic_resync_posts_the_card_that_slack_refused_until_the_lane_gave_up(
         make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]) -> None:
     slack, mm = platforms
-    bot = await make_bot(attempts=1, resync_every=4.0)
+    # Slack's 500s are retried by its client for 1.5-3.5 s: the resync comes once the lane has given up.
+    bot = await make_bot(attempts=1, resync_every=4.0, timer=Quickened(SPEED))
     slack.fail_next("chat.postMessage", 500, times=1000)
     request = await request_dba(client_for)
     await eventually(lambda: mm_cards(mm, ACCESS_MM.id, request.id)[0])
@@ -753,7 +758,7 @@ async def test_a_fan_out_cut_short_by_an_outage_is_finished_after_the_decision(
     make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
 ) -> None:
     slack, mm = platforms
-    bot = await make_bot(attempts=2)
+    bot = await make_bot(attempts=2, timer=Quickened(SPEED))  # Slack's client retries its 500s for seconds
     slack.fail_for(3600, 500, methods=["chat.postMessage"])
     request = await request_dba(client_for)
     await eventually(lambda: mm_cards(mm, ACCESS_MM.id, request.id)[0])

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from chatops_bot.devstack.loopback import LoopbackServer
+from chatops_bot.timer import REAL_TIME, Timer
 
 BOT_TOKEN = "mm-devstack-token"
 BOT_USER_ID = "botuserid00000000000000000"
@@ -144,7 +145,7 @@ class _Fault:
     status: int
     remaining: int
     retry_after: int
-    until: float | None = None  # a time window (`time.monotonic()`) instead of a number of calls
+    until: float | None = None  # a time window (on the stand-in's timer) instead of a number of calls
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in (None, method)) and (self.prefix is None or path.startswith(self.prefix))
@@ -185,7 +186,9 @@ class DevMattermost:
         trigger_ttl: float = 30.0,
         team_admins: Sequence[str] = (),
         command_managers: Sequence[str] = (),
+        timer: Timer = REAL_TIME,
     ) -> None:
+        """`timer` measures `fail_for` outages (on the bot's timer in the fault drills)."""
         self.bot = bot or MMUser(BOT_USER_ID, "chatops-bot", "chatops-bot@localhost", True, BOT_TOKEN)
         self.team = team
         self._users = {u.id: u for u in (self.bot, *users)}
@@ -197,6 +200,7 @@ class DevMattermost:
         self._faults: list[_Fault] = []
         self._trigger_key = secrets.token_bytes(32)
         self._trigger_ttl = trigger_ttl  # ServiceSettings.OutgoingIntegrationRequestsTimeout, default 30 s
+        self._timer = timer
         self.calls: list[Call] = []
         # Users with the team admin role (scheme_admin): they hold manage_slash_commands, a bot does not.
         self.team_admins = set(team_admins)
@@ -263,7 +267,7 @@ class DevMattermost:
         """Answer every matching call in the next `seconds` with `status` (an outage, then recovery);
         `target` as for `fail_next`, empty for every call."""
         fault = _fault(target, status, times=0, retry_after=retry_after)
-        fault.until = time.monotonic() + seconds
+        fault.until = self._timer.monotonic() + seconds
         self._faults.append(fault)
 
     def remove_user(self, user_id: str) -> None:
@@ -368,7 +372,7 @@ class DevMattermost:
         return self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "token") else None
 
     def _fault(self, request: Request) -> Response | None:
-        now = time.monotonic()
+        now = self._timer.monotonic()
         self._faults = [f for f in self._faults if f.until is None or now < f.until]
         fault = next((f for f in self._faults if f.matches(request.method, request.url.path)), None)
         if fault is None:

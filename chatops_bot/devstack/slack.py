@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from chatops_bot.devstack.loopback import LoopbackServer
 from chatops_bot.devstack.slack_blocks import Rejection, check_message, check_view
+from chatops_bot.timer import REAL_TIME, Timer
 
 BOT_TOKEN = "xoxb-devstack"
 BOT_USER_ID = "U0BOT"
@@ -123,7 +124,7 @@ class _Fault:
 
 @dataclass(frozen=True)
 class _Outage:
-    """Every matching call fails until `until` (the stand-in's clock), however many there are."""
+    """Every matching call fails until `until` (on the stand-in's timer), however many there are."""
 
     until: float
     status: int
@@ -153,7 +154,10 @@ class DevSlack:
 
     def __init__(self, *, users: list[SlackUser] | tuple[SlackUser, ...] = DEFAULT_USERS,
                  channels: dict[str, str] | None = None, token: str = BOT_TOKEN,
-                 signing_secret: str = SIGNING_SECRET, clock: Callable[[], float] = time.time) -> None:
+                 signing_secret: str = SIGNING_SECRET, clock: Callable[[], float] = time.time,
+                 timer: Timer = REAL_TIME) -> None:
+        """`clock` is Slack's wall clock (timestamps, and the age of triggers, `response_url`s and
+        signatures); `timer` measures `fail_for` outages, on the bot's timer in the fault drills."""
         self.token = token
         self.signing_secret = signing_secret
         self.bot = SlackUser(id=BOT_USER_ID, name="chatops-bot", real_name="ChatOps Bot", is_bot=True)
@@ -163,6 +167,7 @@ class DevSlack:
         self.ephemerals: list[dict[str, Any]] = []
         self.response_url_posts: list[ResponseUrlPost] = []
         self._clock = clock
+        self._timer = timer
         self._messages: dict[str, list[dict[str, Any]]] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._views: dict[str, dict[str, Any]] = {}
@@ -249,7 +254,7 @@ class DevSlack:
         fails with HTTP `status`; a 429 says `Retry-After: retry_after` each time, as a rate limit that
         other traffic keeps exhausted would. `seconds=0` ends it."""
         chosen = None if methods is None else frozenset(methods)
-        self._outage = _Outage(self._clock() + seconds, status, retry_after, chosen)
+        self._outage = _Outage(self._timer.monotonic() + seconds, status, retry_after, chosen)
 
     def add_user_message(self, user_id: str, channel: str, text: str) -> str:
         """A message a human wrote (the bot may not `chat.update` it); returns its ts."""
@@ -367,7 +372,8 @@ class DevSlack:
 
     def _maybe_fail(self, method: str) -> None:
         outage = self._outage
-        if outage is not None and self._clock() < outage.until and method in (outage.methods or {method}):
+        if (outage is not None and self._timer.monotonic() < outage.until
+                and method in (outage.methods or {method})):
             raise _fault_error(outage.status, outage.retry_after)
         fault = self._faults.get(method)
         if fault is None or fault.times <= 0:

@@ -36,6 +36,7 @@ from chatops_bot.teleport.identity import (
     load_identity_file,
     load_tls_files,
 )
+from chatops_bot.timer import REAL_TIME, Timer
 from commands.errors import BackendError, NotFound, Unavailable
 from commands.model import (
     AccessRequest,
@@ -59,6 +60,8 @@ AUTH = "proto.AuthService"
 USERS = "teleport.users.v1.UsersService"
 PAGE_SIZE = 1000  # Teleport answers at most this many per page (its default chunk size)
 KEEPALIVE_MS = 300_000  # as often as Teleport permits client pings (its keep-alive period)
+# Back within seconds once Teleport is: gRPC's own reconnect backoff grows to two minutes.
+RECONNECT_BACKOFF = (1.0, 5.0)  # seconds: the first wait, and the longest
 # How long a replaced channel lives on, so streams opened on it end by themselves, not mid-message.
 OLD_CHANNEL_GRACE = 30.0
 # Readiness: an answer from Teleport this recent counts (a probe pings only when there is none), and the
@@ -116,11 +119,14 @@ class TeleportClient:
         *,
         timeout: float = 10.0,
         plugin_name: str = "chatops-bot",
+        timer: Timer = REAL_TIME,
     ) -> None:
+        """`timer` paces gRPC's reconnect backoff (`RECONNECT_BACKOFF` on it)."""
         self.addr = addr
         self.identity_source = identity
         self.timeout = timeout
         self.plugin_name = plugin_name
+        self.timer = timer
         self._fingerprint: object = None
         self._channel: grpc.aio.Channel | None = None
         self._stubs: dict[str, Any] = {}
@@ -170,9 +176,8 @@ class TeleportClient:
             # Teleport's Auth server refuses pings more often than its keep-alive period (5 minutes by
             # default) with GOAWAY "too_many_pings", which would drop the watch stream every few minutes.
             ("grpc.keepalive_time_ms", KEEPALIVE_MS),
-            # Back within seconds once Teleport is: gRPC's own reconnect backoff grows to two minutes.
-            ("grpc.initial_reconnect_backoff_ms", 1_000),
-            ("grpc.max_reconnect_backoff_ms", 5_000),
+            ("grpc.initial_reconnect_backoff_ms", round(self.timer.real(RECONNECT_BACKOFF[0]) * 1000)),
+            ("grpc.max_reconnect_backoff_ms", round(self.timer.real(RECONNECT_BACKOFF[1]) * 1000)),
             ("grpc.keepalive_timeout_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),

@@ -26,6 +26,7 @@ from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.config import MattermostSettings, Settings
+from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import Context
 from commands.model import ChatUser
 from commands.reply import Invocation
@@ -141,11 +142,13 @@ class MattermostAdapter:
         return ChatUser("mattermost", user_id, user_name or str(user.get("username") or ""), email)
 
 
-def build(settings: Settings, ctx: Context, *, retry: RetryPolicy = RetryPolicy()) -> MattermostAdapter:
-    """The adapter for `settings.mattermost`, sharing the command context with every other platform."""
+def build(settings: Settings, ctx: Context, *, retry: RetryPolicy = RetryPolicy(),
+          timer: Timer = REAL_TIME) -> MattermostAdapter:
+    """The adapter for `settings.mattermost`, sharing the command context with every other platform;
+    `timer` keeps its retries' waits and budgets."""
     if settings.mattermost is None:
         raise ValueError("mattermost: the section is missing, so there is no Mattermost adapter to build")
-    outbound = MattermostOutbound.from_settings(settings.mattermost, retry=retry)
+    outbound = MattermostOutbound.from_settings(settings.mattermost, retry=retry, timer=timer)
     match_email = settings.users.match_email
     routed = settings.routing.role_to_recipients.mattermost
     recipients = [name for names in routed.values() for name in names]

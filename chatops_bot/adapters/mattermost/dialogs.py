@@ -15,7 +15,6 @@ The same form, pre-filled with a request's roles and reason, is what an Extend b
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -180,17 +179,18 @@ class RequestDialog:
         """The outcome as a DM. Each try is retried within its post's budget; a Mattermost that stays down
         longer gets more tries until `DM_PATIENCE` runs out: an outage delays the answer, not drops it."""
         post = self.renderer.reply_post(reply)
-        deadline = time.monotonic() + DM_PATIENCE
+        timer = self.outbound.timer
+        deadline = timer.monotonic() + DM_PATIENCE
         while True:
             try:
                 await self.outbound.direct_message(user_id, post["message"], props=post.get("props"))
                 return
             except Exception as err:
-                if transient(err) is None or time.monotonic() > deadline:
+                if transient(err) is None or timer.monotonic() > deadline:
                     logger.error("could not DM %s the outcome of their request form: %r", user_id, err)
                     return
                 logger.warning("Mattermost still fails (%r); DMing %s the outcome again soon", err, user_id)
-                await asyncio.sleep(self.outbound.retry.max_delay)
+                await timer.sleep(self.outbound.retry.max_delay)
 
 
 def _roles(value: object) -> list[str]:

@@ -6,12 +6,12 @@ The driver already retries a 429 on every method (honouring `Retry-After` up to 
 a proxy (`InvalidMattermostError`, not a `MattermostError`) or a lost connection, because the post may
 have been created. Creating a post here is made idempotent instead: every attempt carries the same
 `pending_post_id`, which Mattermost deduplicates for 30 seconds, so these failures are retried with
-capped, jittered backoff until a time budget runs out, then logged as an error and raised.
+capped, jittered backoff until a time budget runs out, then logged as an error and raised. The budget and
+the waits are kept on the outbound's `Timer` (real time but in the fault drills).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import secrets
@@ -36,6 +36,7 @@ from mattermostautodriver.exceptions import (
 from chatops_bot import metrics
 from chatops_bot.adapters.base import StartFailed
 from chatops_bot.config import MattermostSettings
+from chatops_bot.timer import REAL_TIME, Timer
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class MattermostOutbound:
     def __init__(
         self, driver: AsyncTypedDriver, *, base_url: str, retry: RetryPolicy = RetryPolicy(),
         token_key: str = "mattermost.bot_token",
+        timer: Timer = REAL_TIME,
     ) -> None:
         self.driver = driver
         self.base_url = base_url
@@ -93,16 +95,17 @@ class MattermostOutbound:
         self.token_key = token_key  # where the token came from, for error lines
         # Routed channels the bot cannot post in (not a member, cannot join): skipped, not retried forever.
         self.refused_channels: dict[str, str] = {}
+        self.timer = timer
         self._direct_channels: dict[str, str] = {}
         # Every 429 is waited out and retried, by the driver or by `_retrying`: counted where it arrives.
         driver.client.client.event_hooks["response"].append(_count_rate_limited)
 
     @classmethod
     def from_settings(
-        cls, settings: MattermostSettings, *, retry: RetryPolicy = RetryPolicy()
+        cls, settings: MattermostSettings, *, retry: RetryPolicy = RetryPolicy(), timer: Timer = REAL_TIME
     ) -> MattermostOutbound:
         driver = AsyncTypedDriver(driver_options(settings, retries=retry.driver_retries))
-        return cls(driver, base_url=settings.url, retry=retry)
+        return cls(driver, base_url=settings.url, retry=retry, timer=timer)
 
     @property
     def bot_user_id(self) -> str:
@@ -223,7 +226,7 @@ class MattermostOutbound:
         await self.driver.integration_actions.open_interactive_dialog(trigger_id, url, dialog)
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        started = time.monotonic()
+        started = self.timer.monotonic()
         attempt = 0
         while True:
             try:
@@ -235,12 +238,12 @@ class MattermostOutbound:
                 delay = wait or min(self.retry.max_delay, self.retry.first_delay * 2**attempt)
                 delay *= 1 + random.random() / 4  # jitter, so replicas do not retry in step
                 attempt += 1
-                elapsed = time.monotonic() - started
+                elapsed = self.timer.monotonic() - started
                 if elapsed + delay > self.retry.budget:
                     logger.error("%s failed %d times in %.1f s; giving up: %r", what, attempt, elapsed, err)
                     raise
                 logger.warning("%s failed (%r); retry %d in %.2f s", what, err, attempt, delay)
-                await asyncio.sleep(delay)
+                await self.timer.sleep(delay)
 
 
 async def _count_rate_limited(response: httpx.Response) -> None:

@@ -38,6 +38,7 @@ from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_hand
 from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
 from chatops_bot.adapters.slack.interactions import COMMAND, Interactions
 from chatops_bot.config import Settings
+from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import Context
 
 logger = logging.getLogger(__name__)
@@ -57,13 +58,14 @@ class SlackAdapter:
 
     def __init__(self, *, ctx: Context, client: AsyncWebClient, signing_secret: str | None = None,
                  app_token: str | None = None, match_email: bool = False,
-                 ack_budget: float = ACK_BUDGET) -> None:
-        """HTTP mode with `signing_secret`; Socket Mode with `app_token` (which wins when both are given)."""
+                 ack_budget: float = ACK_BUDGET, timer: Timer = REAL_TIME) -> None:
+        """HTTP mode with `signing_secret`; Socket Mode with `app_token` (which wins when both are given).
+        `timer` keeps the waits of answers retried after the ack."""
         if not signing_secret and not app_token:
             raise ValueError("a signing secret (HTTP) or an app-level token (Socket Mode) is required")
         self.client = client
         self.app_token = app_token
-        self.delivery = Delivery(ack_budget=ack_budget)
+        self.delivery = Delivery(ack_budget=ack_budget, timer=timer)
         self.signing_secret = None if app_token else (signing_secret or "").encode()
         self.seen = SeenRequests()
         # process_before_response: the listener decides when to ack (the ack budget), and the work it
@@ -192,14 +194,15 @@ class SlackAdapter:
 
 
 def build(settings: Settings, ctx: Context, *, client: AsyncWebClient | None = None,
-          ack_budget: float = ACK_BUDGET) -> SlackAdapter:
-    """The adapter for `settings.slack`; `client` replaces the Web API client built from `slack.api_url`."""
+          ack_budget: float = ACK_BUDGET, timer: Timer = REAL_TIME) -> SlackAdapter:
+    """The adapter for `settings.slack`; `client` replaces the Web API client built from `slack.api_url`.
+    `timer` keeps the retries' waits (of the Web API client built here, and of answers after the ack)."""
     slack = settings.slack
     if slack is None:
         raise ValueError("slack: not configured")
     if client is None:
         client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url,
-                                retry_handlers=retry_handlers())
+                                retry_handlers=retry_handlers(timer))
     return SlackAdapter(
         ctx=ctx,
         client=client,
@@ -207,6 +210,7 @@ def build(settings: Settings, ctx: Context, *, client: AsyncWebClient | None = N
         app_token=slack.app_token.get_secret_value() if slack.app_token else None,
         match_email=settings.users.match_email,
         ack_budget=ack_budget,
+        timer=timer,
     )
 
 
