@@ -15,8 +15,9 @@ plugin data with compare-and-swap, then sends, then records what it sent. Plugin
 A request decided before its cards were all posted (a platform was down, or the bot was) still gets its
 channel cards, drawn in their final state, and the requester the outcome DM; reviewers get no DM asking
 them to review what is already decided. Without any claim (the bot never saw it pending) that holds only
-for requests created in the last `CATCH_UP` whose access has not ended, so that a first start does not
-post every old request Teleport still lists.
+for requests created since the oldest request a bot already claimed (so a first start, when no request
+has a claim, posts none of the requests Teleport already holds), in the last `CATCH_UP`, and whose access
+has not ended.
 
 A claim (of the first cards, or of an outcome DM) left by a process that died is taken over once it is
 `claim_lease` seconds old. Teleport drops
@@ -34,7 +35,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -139,12 +140,16 @@ class Notifier:
         self._unsaved: dict[str, dict[str, str]] = {}  # sent, but not yet recorded in Teleport
         self._recipients: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._prefetched: dict[str, dict[str, str]] = {}  # see `prefetch`
+        # The creation time of the oldest request a bot has claimed, as a resync found it: requests created
+        # after it without a claim came while no bot was watching. None: this cluster had no bot before.
+        self._watched_since: datetime | None = None
 
     async def prefetch(self, requests: Iterable[AccessRequest]) -> None:
         """Every request's plugin data in one call, for the `sync` of each request a resync is about to
         hand over (instead of a call per request). Possibly stale by the time it is used, which is safe:
         every write is a compare-and-swap that fails on stale data, and the retry reads it afresh. Not
         read at all when `sync` has nothing to do for any of them (a periodic resync, usually)."""
+        requests = list(requests)
         request_ids = [request.id for request in requests if not self._up_to_date(request)]
         if not request_ids:
             return
@@ -154,6 +159,10 @@ class Notifier:
             logger.info("cannot read all plugin data at once (%s); one request at a time", err.message)
             return
         self._prefetched = {request_id: everything.get(request_id, {}) for request_id in request_ids}
+        claimed = [r.created for r in requests if r.created and everything.get(r.id, {}).get(CLAIM)]
+        if claimed:
+            oldest = min(claimed)
+            self._watched_since = min(oldest, self._watched_since or oldest)
 
     def _up_to_date(self, request: AccessRequest) -> bool:
         """Whether this snapshot is older than what was handled (a listing racing an event), or nothing new."""
@@ -217,8 +226,10 @@ class Notifier:
             return False
         if data.get(CLAIM):
             return True  # a fan-out cut short: finish it
+        if self._watched_since is None or request.created is None or request.created < self._watched_since:
+            return False  # no bot was watching this cluster yet: nothing was missed
         now = self.clock.now()
-        recent = request.created is not None and now - request.created < CATCH_UP
+        recent = now - request.created < CATCH_UP
         ended = request.state is RequestState.APPROVED and request.access_expires is not None \
             and request.access_expires <= now
         return recent and not ended

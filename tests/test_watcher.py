@@ -736,6 +736,11 @@ async def test_a_request_created_and_decided_while_the_bot_was_down_gets_final_c
     make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
 ) -> None:
     slack, mm = platforms
+    first = await make_bot()
+    seen = await request_dba(client_for)  # the bot has watched this cluster: it claimed this one
+    await eventually(lambda: one_card_each(slack, mm, seen.id))
+    await settled(first)
+    await first.stop()
     request = await request_dba(client_for)
     await review(client_for, "bob", request.id, RequestState.APPROVED, "while the bot was down")
 
@@ -751,7 +756,23 @@ async def test_a_request_created_and_decided_while_the_bot_was_down_gets_final_c
 
     await eventually(final)
     await settled(bot)
-    assert slack.direct_messages("U0BOB") == [] and mm_dm(mm, "bob") == []  # nothing left for bob to review
+    # bob was asked about the request he could review, and about nothing for the decided one.
+    assert any(seen.id[-8:] in json.dumps(m) for m in slack.direct_messages("U0BOB"))
+    assert not any(request.id[-8:] in json.dumps(m) for m in slack.direct_messages("U0BOB"))
+
+
+async def test_a_first_start_posts_nothing_for_requests_decided_before_any_bot_watched(
+    make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]
+) -> None:
+    slack, mm = platforms
+    old = await request_dba(client_for)
+    await review(client_for, "bob", old.id, RequestState.APPROVED, "before the bot existed")
+
+    bot = await make_bot()
+    await settled(bot)
+
+    assert slack_cards(slack, "C0ACCESS", old.id) == [] and mm_cards(mm, ACCESS_MM.id, old.id) == []
+    assert slack.direct_messages("U0ALICE") == [] and mm_dm(mm, "alice") == []
 
 
 async def test_a_fan_out_cut_short_by_an_outage_is_finished_after_the_decision(
