@@ -230,11 +230,16 @@ class Notifier:
         self._unsaved.pop(request_id, None)
         if known is None:
             return
-        card = self.card(replace(known.request, state=RequestState.NONE), state=messages.expired_state())
+        # Gone before its pending lifetime ran out: deleted (`/access cancel`, tctl), not expired.
+        lifetime = known.request.resource_expiry
+        withdrawn = lifetime is not None and self.clock.now() < lifetime
+        state = messages.withdrawn_state() if withdrawn else messages.expired_state()
+        card = self.card(replace(known.request, state=RequestState.NONE), state=state)
         failed = await self._each(request_id, "close card", known.cards.items(),
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if known.owned:
-            await self._tell(known.request, messages.request_expired(known.request))
+            told = messages.request_withdrawn if withdrawn else messages.request_expired
+            await self._tell(known.request, told(known.request))
         if failed:
             self._known[request_id] = replace(known, owned=False)
             raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")

@@ -701,7 +701,7 @@ async def test_register_command_creates_then_updates_idempotently(mm: DevMatterm
     assert (created["trigger"], created["method"]) == ("access", "P")
     assert (created["url"], created["team_id"]) == (url, TEAM.id)
     assert created["auto_complete"] is True
-    assert created["auto_complete_hint"] == "request|list|show|approve|deny|help …"
+    assert created["auto_complete_hint"] == "request|roles|list|show|approve|deny|cancel|help …"
     assert created["auto_complete_desc"] == created["description"] == messages.command_description()
     assert token == created["token"] == same_token == moved_token
     assert again["id"] == moved["id"] == created["id"]
