@@ -191,7 +191,8 @@ class Notifier:
             if cards:
                 await self._refresh(request, data, cards)
                 await self._relay(request, data, cards)
-                outcome = messages.request_outcome(request)
+                web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
+                outcome = messages.request_outcome(request, web_url)
                 if request.state.resolved and not await self._tell(request, outcome, data):
                     raise Incomplete(f"the outcome of {request.id} did not reach {request.user} everywhere")
             if unsent is not None:

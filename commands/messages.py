@@ -19,6 +19,8 @@ from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text
 # The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
 # made within a minute share them) and whose last ones are random.
 SHORT_ID = 8
+# The same words wherever a request without a reason is shown: card, list and DM.
+NO_REASON = "no reason given"
 STATE_LABEL = {
     RequestState.PENDING: "Pending",
     RequestState.APPROVED: "Approved",
@@ -97,7 +99,7 @@ def card(
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
-        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or "none given"),
+        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
         Field("State", state_line(request, tally)),
         Field("Access until", when(request.access_expires, now)),
     ]
@@ -126,7 +128,7 @@ def card(
 
 def list_line(request: AccessRequest, now: datetime) -> str:
     age = relative(request.created, now) if request.created else "?"
-    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or "no reason"
+    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or NO_REASON
     state = STATE_LABEL[request.state]
     if request.state is RequestState.PENDING:
         state += f", {request.approvals} of {request.approvals_needed}"
@@ -597,13 +599,17 @@ def review_requested(request: AccessRequest) -> str:
     return f"{name(request.user)} asks for {names(request.roles)} and named you as a reviewer."
 
 
-def request_outcome(request: AccessRequest) -> str:
-    """The requester's DM once Teleport decided: who decided, why, and when approved access ends, exactly."""
+def request_outcome(request: AccessRequest, web_url: str = "") -> str:
+    """The requester's DM once Teleport decided: who decided, why, when approved access ends, exactly, and
+    how to use it: `tsh login --request-id`, or the request's page in the Web UI (`web_url`) when known."""
     label = STATE_LABEL[request.state]
     decided = state_line(request)[len(label):]
     until = ""
-    if request.state is RequestState.APPROVED and request.access_expires is not None:
-        until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+    if request.state is RequestState.APPROVED:
+        if request.access_expires is not None:
+            until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+        web = f", or assume it in the Web UI: {web_url}" if web_url else ""
+        until += f" To use it: `tsh login --request-id={request.id}`{web}."
     what = f"Your request for {names(request.roles)} ({short_id(request.id)})"
     return f"{what} was {label.lower()}{decided}.{until}"
 

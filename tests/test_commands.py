@@ -22,6 +22,7 @@ from chatops_bot.demo import demo_seed_text
 from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.directory import TeleportDirectory
+from commands import messages
 from commands.context import Context
 from commands.dispatch import dispatch
 from commands.model import AccessRequest, ChatUser, RequestState, Role, RoleConditions, User
@@ -985,3 +986,26 @@ async def test_any_text_gets_a_reply_never_an_apology(ctx: Context, text: str) -
     assert isinstance(reply, Reply)
     assert not reply.text.startswith("Sorry, something went wrong"), (text, reply.text)
 
+
+# --- what the requester is told -------------------------------------------------------------------------
+
+
+async def test_the_approval_tells_the_requester_how_to_use_the_access(ctx: Context, teleport: DevTeleport) -> None:
+    request = await create(ctx)
+    await say(ctx, "bob", f"approve {request.id} go")
+    approved = teleport.store.requests[request.id]
+    url = messages.web_link("teleport.example.com:443", request.id)
+    text = messages.request_outcome(approved, url)
+    assert text.endswith(
+        f" To use it: `tsh login --request-id={request.id}`, or assume it in the Web UI: "
+        f"https://teleport.example.com:443/web/requests/{request.id}."
+    )
+    assert "Web UI" not in messages.request_outcome(approved)
+    denied = replace(approved, state=RequestState.DENIED)
+    assert "tsh login" not in messages.request_outcome(denied, url)
+
+
+async def test_no_reason_reads_the_same_on_card_and_list(ctx: Context, teleport: DevTeleport) -> None:
+    reply = await say(ctx, "alice", "request dba")
+    assert field(reply, "Reason") == "no reason given"
+    assert reasons(await say(ctx, "alice", "list")) == ["no reason given"]

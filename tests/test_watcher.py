@@ -331,8 +331,10 @@ async def test_approval_updates_every_card_on_both_platforms_and_tells_alice_whe
     short = messages.short_id(request.id)
     assert alice_slack["text"].startswith(f"Your request for dba ({short}) was approved by bob")
     assert until in alice_slack["text"]
+    assert f"To use it: `tsh login --request-id={request.id}`." in alice_slack["text"]
     [alice_mm] = mm_dm(mm, "alice")
     assert until in alice_mm["message"]
+    assert f"`tsh login --request-id={request.id}`" in alice_mm["message"]
     bob_slack = await slack_dm(slack, "U0BOB")
     assert slack_buttons(bob_slack[1]) == [] and "Approved by bob" in json.dumps(bob_slack[1]["blocks"])
     assert mm_buttons(mm_dm(mm, "bob")[0]) == []
