@@ -312,9 +312,10 @@ def reviewers_refused(problems: Sequence[str]) -> str:
 
 
 def reviews_nothing(by_rules: bool = False) -> str:
+    """Someone who may review no request at all: the same words as the policy's refusal, for any ID."""
     why = ("no entry in review.rules names you or one of your roles as a reviewer" if by_rules
-           else "none of your Teleport roles allows it")
-    return f"You may not review access requests: {why}."
+           else "you have no role that allows reviewing access requests")
+    return refused(why)
 
 
 def not_yours_to_withdraw(request: AccessRequest) -> str:

@@ -593,7 +593,7 @@ async def test_every_form_of_the_id_of_a_request_someone_may_not_see_gets_the_sa
             f"There is no access request with ID {form} that you can see."
         )
         assert await refused(ctx, teleport, "carol", f"deny {form} no") == (
-            "You may not review access requests: none of your Teleport roles allows it."
+            "You may not review this request: you have no role that allows reviewing access requests."
         )
 
 
@@ -707,7 +707,7 @@ async def test_someone_who_may_not_review_is_refused_with_the_rule(
 ) -> None:
     request = await create(ctx)
     assert await refused(ctx, teleport, "carol", f"approve {request.id}") == (
-        "You may not review access requests: none of your Teleport roles allows it."
+        "You may not review this request: you have no role that allows reviewing access requests."
     )
 
 
@@ -740,7 +740,7 @@ async def test_already_resolved_request_says_by_whom_and_when(ctx: Context, tele
         )
     # Someone who may not review it learns nothing about how it ended.
     assert await refused(ctx, teleport, "carol", f"approve {request.id}") == (
-        "You may not review access requests: none of your Teleport roles allows it."
+        "You may not review this request: you have no role that allows reviewing access requests."
     )
 
 
@@ -842,7 +842,7 @@ async def test_as_bot_approves_as_the_bot_naming_the_reviewer(
     # The bot's own check still applies: carol is refused before anything reaches Teleport.
     other = await create(ctx)
     assert await refused(ctx, teleport, "carol", f"approve {other.id}") == (
-        "You may not review access requests: none of your Teleport roles allows it."
+        "You may not review this request: you have no role that allows reviewing access requests."
     )
 
 
@@ -865,7 +865,7 @@ async def test_resolve_mode_sets_the_state_with_the_reviewer_as_delegator(
     # The bot's check is the only gate in this mode: it must hold.
     other = await create(ctx)
     assert await refused(ctx, teleport, "carol", f"approve {other.id}") == (
-        "You may not review access requests: none of your Teleport roles allows it."
+        "You may not review this request: you have no role that allows reviewing access requests."
     )
     assert await refused(ctx, teleport, "alice", f"approve {other.id}") == (
         "You cannot review your own access request."

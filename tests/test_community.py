@@ -185,7 +185,7 @@ async def test_two_approvals_from_two_people_approve_naming_both(
 async def test_a_reviewer_no_rule_names_is_refused_with_the_reason(ctx: Context, teleport: DevTeleport) -> None:
     request = await create(ctx)
     assert await refused(ctx, teleport, "carol", f"approve {request.id}") == (
-        "You may not review access requests: no entry in review.rules names you or one of your roles as a reviewer."
+        "You may not review this request: no entry in review.rules names you or one of your roles as a reviewer."
     )
     assert counted(teleport, request.id) == []
 
