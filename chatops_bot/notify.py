@@ -200,7 +200,8 @@ class Notifier:
             if cards:
                 await self._refresh(request, data, cards)
                 await self._relay(request, data, cards)
-                outcome = messages.request_outcome(request)
+                web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
+                outcome = messages.request_outcome(request, web_url)
                 if request.state.resolved and not await self._tell(request, outcome, data):
                     raise Incomplete(f"the outcome of {request.id} did not reach {request.user} everywhere")
             if unsent is not None:
@@ -241,11 +242,16 @@ class Notifier:
         self._unsaved.pop(request_id, None)
         if known is None:
             return
-        card = self.card(replace(known.request, state=RequestState.NONE), state=messages.expired_state())
+        # Gone before its pending lifetime ran out: deleted (`/access cancel`, tctl), not expired.
+        lifetime = known.request.resource_expiry
+        withdrawn = lifetime is not None and self.clock.now() < lifetime
+        state = messages.withdrawn_state() if withdrawn else messages.expired_state()
+        card = self.card(replace(known.request, state=RequestState.NONE), state=state)
         failed = await self._each(request_id, "close card", known.cards.items(),
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if known.owned:
-            await self._tell(known.request, messages.request_expired(known.request))
+            told = messages.request_withdrawn if withdrawn else messages.request_expired
+            await self._tell(known.request, told(known.request))
         if failed:
             self._known[request_id] = replace(known, owned=False)
             raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")

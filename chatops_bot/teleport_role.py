@@ -40,6 +40,10 @@ def grants(mode: str) -> list[Grant]:
     found = [
         Grant("access_request", ("list", "read"), listing),
         Grant("access_request", ("create",), "CreateAccessRequestV2 for the chat user who asked"),
+        # Teleport lets nobody delete even their own pending request without this verb
+        # (lib/auth/auth_with_roles.go, DeleteAccessRequest); the bot itself allows only the requester,
+        # only while pending.
+        Grant("access_request", ("delete",), "DeleteAccessRequest: /access cancel, the requester's own, pending"),
     ]
     if mode == "resolve":
         found.append(Grant("access_request", ("update",), "SetAccessRequestState; UpdatePluginData"))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from commands import approvals, messages, policy, rules
-from commands.errors import CommandError, NotFound, PermissionRefused, UsageError
+from commands.errors import CommandError, NoSuchRequest, NotFound, PermissionRefused, UsageError
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Role, User
 from commands.ports import AccessBackend, Clock, Directory
@@ -104,31 +104,42 @@ class Context:
         *,
         fresh: bool = True,
     ) -> AccessRequest:
-        """A full ID, or a prefix of at least 6 characters or the short ID (the last 8), unique among the
-        requests `visible` lets this person see. Only a full ID finds a request they may not see (the
-        caller says why they may not act on it); a fragment never confirms that one exists. The request
-        is read from Teleport itself unless `fresh` is False: the listing a fragment is matched in may
-        be a moment behind (the watcher's copy), which only a command that changes nothing may use."""
+        """A full ID, or the short ID (the last 8 characters), among the requests `visible` lets this
+        person see. Every form of the ID of a request they may not see gets the same answer as an ID that
+        does not exist (`NoSuchRequest`), so no form confirms that it exists. The request is read from
+        Teleport itself unless `fresh` is False: the listing a short ID is matched in may be a moment
+        behind (the watcher's copy), which only a command that changes nothing may use."""
         if len(request_id) == FULL_ID_LENGTH:
             try:
-                return await self.backend.get_request(request_id)
+                request = await self.backend.get_request(request_id)
             except NotFound:
-                raise UsageError(messages.not_found(request_id)) from None
-        fragment = request_id.lower()
-        seen = [
-            r for r in await self.backend.list_requests()
-            if (r.id.startswith(fragment) or r.id.endswith(fragment)) and visible(r)
-        ]
+                raise NoSuchRequest(messages.not_found(request_id)) from None
+            if not visible(request):
+                raise NoSuchRequest(messages.not_found(request_id))
+            return request
+        short = request_id.lower()
+        seen = [r for r in await self.backend.list_requests() if r.id.endswith(short) and visible(r)]
         if not seen:
-            raise UsageError(messages.not_found(request_id))
-        if len(seen) > 1:
+            raise NoSuchRequest(messages.not_found(request_id))
+        if len(seen) > 1:  # 32 random bits: two alike among what one person sees is rare, not impossible
             raise UsageError(messages.ambiguous(request_id, seen, len(seen)))
         if not fresh:
             return seen[0]
         try:
             return await self.backend.get_request(seen[0].id)
         except NotFound:
-            raise UsageError(messages.not_found(request_id)) from None
+            raise NoSuchRequest(messages.not_found(request_id)) from None
+
+    def reviews_anything(self, user: User, roles: list[Role]) -> bool:
+        """Whether this person may review some request at all: named in `review.rules`, else a role with
+        `review_requests` that names roles (not merely preview or submit for others)."""
+        if self.config.uses_rules:
+            return rules.names_reviewer(self.config.review_rules, user)
+        return any(
+            r.allow.review_requests is not None
+            and bool(r.allow.review_requests.roles or r.allow.review_requests.claims_to_roles)
+            for r in roles
+        )
 
     async def current_card(self, request_id: str) -> RequestCard | None:
         """The card as Teleport has it now (buttons only while pending), to redraw after a click; None,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import uuid
 
-from commands import help, listing, messages, request, review, show
+from commands import cancel, help, listing, messages, request, review, roles, show
 from commands.context import Context
 from commands.errors import BackendError, CommandError, Unavailable, UsageError
 from commands.grammar import (
+    CancelCommand,
     Command,
     HelpCommand,
     ListCommand,
     RequestCommand,
     ReviewCommand,
+    RolesCommand,
     ShowCommand,
     parse,
 )
@@ -49,6 +51,10 @@ async def run(command: Command, invocation: Invocation, ctx: Context) -> Reply:
                 return await show.run(command, invocation, ctx)
             case ReviewCommand():
                 return await review.run(command, invocation, ctx)
+            case CancelCommand():
+                return await cancel.run(command, invocation, ctx)
+            case RolesCommand():
+                return await roles.run(invocation, ctx)
             case _:
                 raise AssertionError(f"no handler for {command!r}")
     except Exception as err:

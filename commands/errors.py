@@ -2,6 +2,7 @@
 
     CommandError                 safe to show the user as it is
     ├── UsageError               the command text could not be parsed (wrong grammar, bad duration)
+    │   └── NoSuchRequest        no request with that ID that this person may see
     ├── UnknownUserError         the chat user maps to no Teleport user
     ├── PermissionRefused        our own reviewer check refused (fail closed)
     └── BackendError             Teleport answered with an error or could not be reached
@@ -30,6 +31,10 @@ class CommandError(Exception):
 
 
 class UsageError(CommandError):
+    pass
+
+
+class NoSuchRequest(UsageError):
     pass
 
 

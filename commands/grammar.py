@@ -59,11 +59,21 @@ class ReviewCommand:
 
 
 @dataclass(frozen=True)
+class CancelCommand:
+    request_id: str
+
+
+@dataclass(frozen=True)
+class RolesCommand:
+    pass
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     topic: str | None
 
 
-Command = Union[RequestCommand, ListCommand, ShowCommand, ReviewCommand, HelpCommand]
+Command = Union[RequestCommand, ListCommand, ShowCommand, ReviewCommand, CancelCommand, RolesCommand, HelpCommand]
 
 # What str.split() splits on (no whitespace character lies above U+3000), so shlex agrees with it.
 _WHITESPACE = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
@@ -80,7 +90,9 @@ _ALIASES = {
 }
 _ROLE_OPTIONS = ("--roles", "--role", "-roles", "-role")
 _NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
-_REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
+# The full ID, or its short ID: the last 8 characters, random in Teleport's time-ordered UUIDv7 IDs. Other
+# fragments are refused: prefixes of requests made in the same minute are the same.
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{8}")
 _UNREADABLE = re.compile("[\ud800-\udfff]")
 
 
@@ -208,6 +220,17 @@ def _parse_review(words: _Words, name: str) -> ReviewCommand:
     return ReviewCommand(request_id, name == "approve", _reason(_free_text(words.rest(), ())))
 
 
+def _parse_cancel(words: _Words, _name: str) -> CancelCommand:
+    request_id = _request_id(words)
+    _expect_end(words)
+    return CancelCommand(request_id)
+
+
+def _parse_roles(words: _Words, _name: str) -> RolesCommand:
+    _expect_end(words)
+    return RolesCommand()
+
+
 def _parse_help(words: _Words, _name: str) -> HelpCommand:
     topic = words.next()
     _expect_end(words)
@@ -220,7 +243,8 @@ def _parse_help(words: _Words, _name: str) -> HelpCommand:
 
 _PARSERS: dict[str, Callable[[_Words, str], Command]] = {
     "request": _parse_request, "list": _parse_list, "show": _parse_show,
-    "approve": _parse_review, "deny": _parse_review, "help": _parse_help,
+    "approve": _parse_review, "deny": _parse_review, "cancel": _parse_cancel, "roles": _parse_roles,
+    "help": _parse_help,
 }
 
 
@@ -265,7 +289,7 @@ def _request_id(words: _Words) -> str:
     if not _REQUEST_ID.fullmatch(request_id):
         raise UsageError(
             f"{_show(word)} is not a request ID: "
-            "request IDs look like 3f2a1c9e-…; give at least 6 characters."
+            "give the full request ID or its short ID, the last 8 characters that lists and replies show."
         )
     return request_id
 

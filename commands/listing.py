@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from commands import messages, rules
+from commands import messages
 from commands.context import Context
 from commands.errors import UsageError
 from commands.grammar import ListCommand
-from commands.model import AccessRequest, RequestState, Role, User
+from commands.model import AccessRequest, RequestState, User
 from commands.reply import Invocation, Reply
 
 PAGE_SIZE = 10
@@ -18,7 +18,7 @@ PAGE_SIZE = 10
 async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Reply:
     name = await ctx.teleport_user(invocation)
     user, roles = await ctx.user_and_roles(name, fresh=False)
-    reviewer = rules.names_reviewer(ctx.config.review_rules, user) if ctx.config.uses_rules else _is_reviewer(roles)
+    reviewer = ctx.reviews_anything(user, roles)
     scope = command.scope or ("pending" if reviewer else "mine")
     now = ctx.clock.now()
     # As in Teleport: your own requests, and those you may review (asked last: the policy costs the most).
@@ -40,15 +40,6 @@ async def run(command: ListCommand, invocation: Invocation, ctx: Context) -> Rep
     if footer:
         lines.append(footer)
     return Reply(text="\n".join(lines))
-
-
-def _is_reviewer(roles: list[Role]) -> bool:
-    """Whether some role lets this person review requests (not merely preview or submit for others)."""
-    return any(
-        r.allow.review_requests is not None
-        and bool(r.allow.review_requests.roles or r.allow.review_requests.claims_to_roles)
-        for r in roles
-    )
 
 
 def _selected(scope: str, request: AccessRequest, user: User, now: datetime) -> bool:

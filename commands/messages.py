@@ -19,6 +19,8 @@ from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text
 # The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
 # made within a minute share them) and whose last ones are random.
 SHORT_ID = 8
+# The same words wherever a request without a reason is shown: card, list and DM.
+NO_REASON = "no reason given"
 STATE_LABEL = {
     RequestState.PENDING: "Pending",
     RequestState.APPROVED: "Approved",
@@ -97,7 +99,7 @@ def card(
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
-        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or "none given"),
+        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
         Field("State", state_line(request, tally)),
         Field("Access until", when(request.access_expires, now)),
     ]
@@ -126,7 +128,7 @@ def card(
 
 def list_line(request: AccessRequest, now: datetime) -> str:
     age = relative(request.created, now) if request.created else "?"
-    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or "no reason"
+    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or NO_REASON
     state = STATE_LABEL[request.state]
     if request.state is RequestState.PENDING:
         state += f", {request.approvals} of {request.approvals_needed}"
@@ -186,7 +188,7 @@ def ambiguous(prefix: str, visible: Sequence[AccessRequest], total: int) -> str:
     listed = ", ".join(f"{m.id} ({name(m.user)}: {names(m.roles)})" for m in visible[:5])
     hidden = total - min(len(visible), 5)
     more = f"{', and ' if listed else ''}{hidden} more" if hidden else ""
-    return f"ID {name(prefix)} matches {total} requests: {listed}{more}. Give more characters."
+    return f"ID {name(prefix)} matches {total} requests: {listed}{more}. Give the full ID."
 
 
 def own_request() -> str:
@@ -279,6 +281,76 @@ def reason_required(roles: Sequence[str]) -> str:
         f"Teleport requires a reason to request {names(roles)}. Add one after the roles, "
         "e.g. `/access request dba INC-4411 replica lag`."
     )
+
+
+def already_asked(pending: AccessRequest) -> str:
+    return (
+        f"You already asked for {names(pending.roles)}: {short_id(pending.id)}, still pending. Nothing new "
+        f"was requested. `/access show {short_id(pending.id)}` shows it; `/access cancel "
+        f"{short_id(pending.id)}` withdraws it."
+    )
+
+
+def reviewer_is_requester(reviewer: str) -> str:
+    return f"{name(reviewer)} is you, and nobody may review their own request"
+
+
+def reviewer_unknown(reviewer: str) -> str:
+    return f"{name(reviewer)} is not a Teleport user"
+
+
+def reviewer_unchecked(reviewer: str) -> str:
+    return f"{name(reviewer)}'s Teleport roles could not all be loaded, so I cannot tell whether they may review it"
+
+
+def reviewer_may_not(reviewer: str, roles: Sequence[str]) -> str:
+    return f"{name(reviewer)} may not review requests for {names(roles)}"
+
+
+def reviewers_refused(problems: Sequence[str]) -> str:
+    return "Nothing was requested: " + "; ".join(problems) + ". Name other reviewers, or leave out --reviewers."
+
+
+def reviews_nothing(by_rules: bool = False) -> str:
+    """Someone who may review no request at all: the same words as the policy's refusal, for any ID."""
+    why = ("no entry in review.rules names you or one of your roles as a reviewer" if by_rules
+           else "you have no role that allows reviewing access requests")
+    return refused(why)
+
+
+def not_yours_to_withdraw(request: AccessRequest) -> str:
+    return f"Only {name(request.user)}, who made request {short_id(request.id)}, may withdraw it."
+
+
+def not_withdrawable(request: AccessRequest, now: datetime) -> str:
+    return f"{already_resolved(request, now)} Only a pending request can be withdrawn."
+
+
+def withdrawn(request: AccessRequest) -> str:
+    return (
+        f"You withdrew your request for {names(request.roles)} ({short_id(request.id)}). Nothing was granted; "
+        "its cards and the reviewers' messages say it was withdrawn."
+    )
+
+
+def roles_header(count: int) -> str:
+    return f"Roles you may request ({count})"
+
+
+def role_line(role: str, longest: timedelta | None, reason_required: bool | None,
+              reviewers: Sequence[str]) -> str:
+    """One role of `/access roles`: its longest access, whether a reason is required, who is asked."""
+    if longest is None:
+        duration = "longest access unknown"
+    else:
+        duration = f"up to {format_duration(timedelta(minutes=max(1, round(longest.total_seconds() / 60))))}"
+    reason = {True: "reason required", False: "reason optional", None: "reason rule unknown"}[reason_required]
+    asked = f"reviewers asked: {names(reviewers)}" if reviewers else "no reviewers suggested"
+    return f"{name(role)} \u00b7 {duration} \u00b7 {reason} \u00b7 {asked}"
+
+
+def roles_footer() -> str:
+    return "Ask with `/access request ROLE --for DURATION REASON…`; without --for you get the longest."
 
 
 def nothing_listed(scope: str) -> str:
@@ -508,6 +580,11 @@ def requested_for(request: AccessRequest) -> str:
     return format_duration(timedelta(minutes=max(1, round(asked.total_seconds() / 60))))
 
 
+def withdrawn_state() -> str:
+    """A card's state once its request was deleted while it could still have waited (withdrawn)."""
+    return "Withdrawn: deleted before anyone decided"
+
+
 def expired_state() -> str:
     """A card's state once its request left Teleport undecided (deleted, or its pending TTL ran out)."""
     return "Expired: it was closed before anyone decided"
@@ -523,15 +600,26 @@ def review_requested(request: AccessRequest) -> str:
     return f"{name(request.user)} asks for {names(request.roles)} and named you as a reviewer."
 
 
-def request_outcome(request: AccessRequest) -> str:
-    """The requester's DM once Teleport decided: who decided, why, and when approved access ends, exactly."""
+def request_outcome(request: AccessRequest, web_url: str = "") -> str:
+    """The requester's DM once Teleport decided: who decided, why, when approved access ends, exactly, and
+    how to use it: `tsh login --request-id`, or the request's page in the Web UI (`web_url`) when known."""
     label = STATE_LABEL[request.state]
     decided = state_line(request)[len(label):]
     until = ""
-    if request.state is RequestState.APPROVED and request.access_expires is not None:
-        until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+    if request.state is RequestState.APPROVED:
+        if request.access_expires is not None:
+            until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+        web = f", or assume it in the Web UI: {web_url}" if web_url else ""
+        until += f" To use it: `tsh login --request-id={request.id}`{web}."
     what = f"Your request for {names(request.roles)} ({short_id(request.id)})"
     return f"{what} was {label.lower()}{decided}.{until}"
+
+
+def request_withdrawn(request: AccessRequest) -> str:
+    return (
+        f"Your request for {names(request.roles)} ({short_id(request.id)}) was withdrawn or deleted before "
+        "anyone decided, so nothing was granted."
+    )
 
 
 def request_expired(request: AccessRequest) -> str:

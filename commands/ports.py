@@ -35,6 +35,10 @@ class AccessBackend(Protocol):
         self, *, user: str = "", state: RequestState = RequestState.NONE
     ) -> list[AccessRequest]: ...
 
+    async def delete_request(self, request_id: str) -> None:
+        """Delete the request (`access_request: delete`); raises `NotFound`."""
+        ...
+
     async def submit_review(self, request_id: str, review: Review) -> AccessRequest: ...
 
     async def set_state(

@@ -1,4 +1,9 @@
-"""`/access request`: ask Teleport for elevated access on behalf of the chat user."""
+"""`/access request`: ask Teleport for elevated access on behalf of the chat user.
+
+Before anything is created: a second pending request for the same roles is refused with the first one's
+ID, and the reviewers named with `--reviewers` are checked (each a Teleport user, not the requester, and
+allowed to review these roles). A dry run shows what Teleport would create; the checks run against it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from datetime import timedelta
 
 from commands import messages
 from commands.context import Context
-from commands.errors import BackendError, BadParameter, PermissionRefused, UsageError
+from commands.errors import BackendError, BadParameter, NotFound, PermissionRefused, UsageError
 from commands.grammar import RequestCommand
+from commands.model import AccessRequest, RequestState
 from commands.reply import Invocation, Reply
 
 # Teleport measures durations from its own clock; allow for the round trip before calling it capped.
@@ -16,15 +22,30 @@ CAP_TOLERANCE = timedelta(minutes=1)
 
 async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> Reply:
     user = await ctx.teleport_user(invocation)
-    if command.duration is not None:
-        await _check_duration(command, user, ctx)
+    await _refuse_duplicate(command, user, ctx)
+    if command.duration is not None or command.reviewers:
+        preview = await _create(command, user, ctx, dry_run=True)
+        if command.duration is not None:
+            _check_duration(command, preview)
+        if command.reviewers:
+            await _check_reviewers(command, preview, ctx)
+    request = await _create(command, user, ctx)
+    now = ctx.clock.now()
+    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request))
+    return Reply(text=messages.created(request), cards=(card,))
+
+
+async def _create(command: RequestCommand, user: str, ctx: Context, *, dry_run: bool = False) -> AccessRequest:
+    """The request created (or, with `dry_run`, previewed), Teleport's refusals put in the person's words.
+    A dry run sends a stand-in reason when none was given: the real create says if one is required."""
     try:
-        request = await ctx.backend.create_request(
+        return await ctx.backend.create_request(
             user=user,
             roles=command.roles,
-            reason=command.reason,
+            reason=command.reason or ("dry run" if dry_run else ""),
             max_duration=command.duration,
             suggested_reviewers=command.reviewers,
+            dry_run=dry_run,
         )
     except BadParameter as err:
         if not command.reason and "reason" in err.detail:
@@ -32,9 +53,14 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
         if "can not request role" in err.detail:
             raise PermissionRefused(await _not_requestable(command, user, ctx)) from None
         raise
-    now = ctx.clock.now()
-    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request))
-    return Reply(text=messages.created(request), cards=(card,))
+
+
+async def _refuse_duplicate(command: RequestCommand, user: str, ctx: Context) -> None:
+    """The same person asking again for the same roles while the first request waits: point to it."""
+    wanted = set(command.roles)
+    for pending in await ctx.backend.list_requests(user=user, state=RequestState.PENDING):
+        if pending.user == user and pending.state is RequestState.PENDING and set(pending.roles) == wanted:
+            raise UsageError(messages.already_asked(pending))
 
 
 async def _not_requestable(command: RequestCommand, user: str, ctx: Context) -> str:
@@ -47,20 +73,31 @@ async def _not_requestable(command: RequestCommand, user: str, ctx: Context) -> 
     return messages.not_requestable(refused or list(command.roles), allowed)
 
 
-async def _check_duration(command: RequestCommand, user: str, ctx: Context) -> None:
+def _check_duration(command: RequestCommand, preview: AccessRequest) -> None:
     """Teleport silently caps a duration at the roles' max_duration; we say so instead, before creating."""
     assert command.duration is not None
-    try:
-        preview = await ctx.backend.create_request(
-            user=user,
-            roles=command.roles,
-            reason=command.reason or "dry run",
-            max_duration=command.duration,
-            suggested_reviewers=command.reviewers,
-            dry_run=True,
-        )
-    except BadParameter:
-        return  # the real create reports a bad parameter, and the reply says what to do
     allowed = preview.requested_duration
     if allowed is not None and allowed + CAP_TOLERANCE < command.duration:
         raise UsageError(messages.duration_capped(command.duration, allowed, command.roles))
+
+
+async def _check_reviewers(command: RequestCommand, preview: AccessRequest, ctx: Context) -> None:
+    """Each reviewer named must be a Teleport user other than the requester who may review the request as
+    Teleport would create it (the reviewer policy, with their roles); anything undecidable refuses."""
+    problems: list[str] = []
+    for reviewer in command.reviewers:
+        if reviewer == preview.user:
+            problems.append(messages.reviewer_is_requester(reviewer))
+            continue
+        try:
+            user, roles = await ctx.user_and_roles(reviewer)
+        except NotFound:
+            problems.append(messages.reviewer_unknown(reviewer))
+            continue
+        except PermissionRefused:
+            problems.append(messages.reviewer_unchecked(reviewer))
+            continue
+        if not ctx.review_decision(user, roles, preview).allowed:
+            problems.append(messages.reviewer_may_not(reviewer, preview.roles))
+    if problems:
+        raise UsageError(messages.reviewers_refused(problems))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from commands import approvals, messages, rules
 from commands.approvals import Approval, Tally
 from commands.context import Context
-from commands.errors import CompareFailed, PermissionRefused, UsageError
+from commands.errors import CompareFailed, NoSuchRequest, PermissionRefused, UsageError
 from commands.grammar import ReviewCommand
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Review
@@ -26,9 +26,15 @@ RECORD_ATTEMPTS = 5
 async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> Reply:
     name = await ctx.teleport_user(invocation)
     user, roles = await ctx.user_and_roles(name)
-    request = await ctx.find_request(
-        command.request_id, lambda r: r.user == name or ctx.review_decision(user, roles, r).allowed
-    )
+    try:
+        request = await ctx.find_request(
+            command.request_id, lambda r: r.user == name or ctx.review_decision(user, roles, r).allowed
+        )
+    except NoSuchRequest:
+        # Someone who may review nothing is told so, the same for every ID, whether or not it exists.
+        if not ctx.reviews_anything(user, roles):
+            raise PermissionRefused(messages.reviews_nothing(ctx.config.uses_rules)) from None
+        raise
     if request.user == name:
         raise PermissionRefused(messages.own_request())
     # Who may review comes first: someone who may not must learn nothing more about the request.

@@ -18,8 +18,8 @@ class Spec:
 
 
 _ID_DETAILS = (
-    "ID is a request ID (3f2a1c9e-8b7d-4c1e-9f00-5a6b7c8d9e0f), its first 6 or more characters, "
-    "or the short ID that lists and replies show (its last 8 characters: 7c8d9e0f)."
+    "ID is a request ID (3f2a1c9e-8b7d-4c1e-9f00-5a6b7c8d9e0f) or the short ID that lists and replies "
+    "show (its last 8 characters: 7c8d9e0f)."
 )
 SUBCOMMANDS: dict[str, Spec] = {
     spec.name: spec
@@ -38,6 +38,13 @@ SUBCOMMANDS: dict[str, Spec] = {
             "Example: /access request dba --for 2h INC-4411 replica lag",
         ),
         Spec(
+            "roles",
+            "/access roles",
+            "What you may request.",
+            "Each role you may request, the longest access Teleport would grant, whether it needs a reason, "
+            "and who would be asked to review it.",
+        ),
+        Spec(
             "list",
             "/access list [mine|pending|active|all] [--page N]",
             "List access requests.",
@@ -47,7 +54,14 @@ SUBCOMMANDS: dict[str, Spec] = {
         Spec("show", "/access show ID", "Show one access request.", _ID_DETAILS),
         Spec("approve", "/access approve ID [REASON…]", "Approve a request.", _ID_DETAILS),
         Spec("deny", "/access deny ID [REASON…]", "Deny a request.", _ID_DETAILS),
+        Spec(
+            "cancel",
+            "/access cancel ID",
+            "Withdraw your own pending request.",
+            "Only the person who made a request may withdraw it, and only while it is pending. Its cards "
+            "are closed. " + _ID_DETAILS,
+        ),
         Spec("help", "/access help [SUBCOMMAND]", "Show help.", "Without a subcommand, lists them all."),
     )
 }
-USAGE = "/access request|list|show|approve|deny|help …"
+USAGE = "/access request|roles|list|show|approve|deny|cancel|help …"

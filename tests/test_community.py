@@ -192,10 +192,12 @@ async def test_a_reviewer_no_rule_names_is_refused_with_the_reason(ctx: Context,
 
 async def test_a_deny_rule_wins_over_an_allow_rule(ctx: Context, teleport: DevTeleport) -> None:
     request = await create(ctx)
+    # mallory may not review it, so she may not see it either: every form of its ID answers alike.
     for verb in ("approve", "deny"):
-        assert await refused(ctx, teleport, "mallory", f"{verb} {request.id}") == (
-            "You may not review this request: review.rules[1] forbids you reviewing requests for dba."
-        )
+        for form in (request.id, request.id[-8:]):
+            assert await refused(ctx, teleport, "mallory", f"{verb} {form}") == (
+                f"There is no access request with ID {form} that you can see."
+            )
     assert counted(teleport, request.id) == []
 
 

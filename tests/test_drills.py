@@ -41,6 +41,8 @@ from chatops_bot.watcher import Watcher
 from chatops_bot.wiring import teleport_client
 from commands import messages
 from commands.model import RequestState
+from chatops_bot.demo import demo_seed_text
+from chatops_bot.devstack.seed import Seed, load_seed
 from conftest import ClientFactory, Unchanged, free_port
 from test_watcher import (
     ACCESS_MM,
@@ -121,15 +123,32 @@ class Bot:
         assert answer.status_code == 200, answer.text
         return dict(answer.json())
 
-    async def mm_request_form(self, user: MMUser, reason: str) -> dict[str, Any]:
+    async def mm_request_form(self, user: MMUser, reason: str, roles: str = "dba") -> dict[str, Any]:
         """`user` fills in and submits the `/access request` dialog."""
         state = signing.dialog_state(self.secret, user.id, "request", int(time.time()))
         body = self.mm.dialog_submission(callback_id="request", state=state, user_id=user.id,
                                          channel_id=ACCESS_MM.id, team_id=TEAM.id,
-                                         submission={"roles": "dba", "duration": "1h", "reason": reason})
+                                         submission={"roles": roles, "duration": "1h", "reason": reason})
         answer = await self.http.post("/mattermost/dialogs", json=body)
         assert answer.status_code == 200, answer.text
         return dict(answer.json())
+
+
+# The bot refuses a second pending request for the same roles, so each request typed while another waits
+# asks for a role of its own: dba-2 … dba-7, each like dba, requested by alice and reviewed by bob.
+MORE_DBA = [f"dba-{n}" for n in range(2, 8)]
+
+
+@pytest.fixture
+def seed() -> Seed:
+    listed = ", ".join(["dba", *MORE_DBA])
+    text = demo_seed_text()
+    for block in ("    request:\n      roles: [dba]\n", "    review_requests:\n      roles: [dba]\n"):
+        assert text.count(block) == 1, block
+        text = text.replace(block, block.replace("[dba]", f"[{listed}]"))
+    for name in MORE_DBA:
+        text += f"---\nkind: role\nversion: v7\nmetadata: {{name: {name}}}\nspec: {{allow: {{logins: [postgres]}}}}\n"
+    return load_seed(text)
 
 
 @pytest.fixture
@@ -233,7 +252,7 @@ async def until(bot: Bot, deadline: float) -> None:
 async def test_a_minute_of_slack_rate_limits_delays_cards_and_answers_but_loses_and_repeats_none(
         bot: Bot, client_for: ClientFactory) -> None:
     before = await bot.slack_command("U0ALICE", "request dba --for 1h INC-1 before the limit")
-    assert before.startswith("Requested dba for alice")
+    assert before.startswith("Requested dba")
     first = requested_id(bot.teleport, "INC-1 before the limit")
     await eventually(lambda: pending_everywhere(bot, first))
     card = one(slack_cards(bot.slack, "C0ACCESS", first))
@@ -241,8 +260,8 @@ async def test_a_minute_of_slack_rate_limits_delays_cards_and_answers_but_loses_
     bot.slack.fail_for(SLACK_LIMITED_FOR, 429, retry_after=SLACK_RETRY_AFTER)
     ends, limited_from = bot.timer.monotonic() + SLACK_LIMITED_FOR, time.time()
     click = await bot.slack_click("U0BOB", "access_approve", card["ts"])
-    during = await bot.slack_command("U0ALICE", "request dba --for 1h INC-2 typed while Slack limits us")
-    assert during.startswith("Requested dba for alice")  # the ack is an HTTP answer: no Web API call
+    during = await bot.slack_command("U0ALICE", "request dba-2 --for 1h INC-2 typed while Slack limits us")
+    assert during.startswith("Requested dba")  # the ack is an HTTP answer: no Web API call
     await until(bot, ends - SLACK_LIMITED_FOR / 2)
     made = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-3 from tsh")
     assert "Your requests" in await bot.mm_command(ALICE, "list mine")  # Mattermost is not affected
@@ -267,7 +286,7 @@ async def test_a_minute_of_slack_rate_limits_delays_cards_and_answers_but_loses_
 async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_repeats_none(
         bot: Bot, client_for: ClientFactory) -> None:
     before = await bot.mm_command(ALICE, "request dba --for 1h INC-1 before the outage")
-    assert before.startswith("Requested dba for alice")
+    assert before.startswith("Requested dba")
     first = requested_id(bot.teleport, "INC-1 before the outage")
     await eventually(lambda: pending_everywhere(bot, first))
     post = one(mm_cards(bot.mm, ACCESS_MM.id, first))
@@ -277,9 +296,9 @@ async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_re
     clicked = await bot.mm_click(BOB, post["id"], "Approve")  # answered in the HTTP response itself
     assert clicked["ephemeral_text"] == messages.reviewed(first, True, RequestState.APPROVED)
     assert "update" not in clicked  # the card is the watcher's to redraw, once Mattermost is back
-    assert await bot.mm_request_form(ALICE, "INC-2 from the dialog while Mattermost fails") == {}
-    typed = await bot.mm_command(ALICE, "request dba --for 1h INC-3 typed while Mattermost fails")
-    assert typed.startswith("Requested dba for alice")
+    assert await bot.mm_request_form(ALICE, "INC-2 from the dialog while Mattermost fails", "dba-2") == {}
+    typed = await bot.mm_command(ALICE, "request dba-3 --for 1h INC-3 typed while Mattermost fails")
+    assert typed.startswith("Requested dba")
     made = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-4 from tsh")
     await until(bot, ends)
     dialog = requested_id(bot.teleport, "INC-2 from the dialog while Mattermost fails")
@@ -291,7 +310,7 @@ async def test_mattermost_failing_for_30_s_delays_cards_and_dms_but_loses_and_re
             pending_everywhere(bot, request_id)
         short = messages.short_id(dialog)
         outcome = one([p for p in mm_dm(bot.mm, "alice") if short in p["message"]])
-        assert outcome["message"].startswith("Requested dba for alice")
+        assert outcome["message"].startswith("Requested dba")
 
     await settled(bot, delivered)
 
@@ -307,15 +326,15 @@ async def test_teleport_down_for_30_s_users_are_told_to_try_again_and_nothing_is
 
     # Commands in flight as Teleport goes away: each happened, or says it did not (or that it may have).
     stopping = ["INC-2 as Teleport stops", "INC-3 as Teleport stops"]
-    *replies, _ = await asyncio.gather(bot.slack_command("U0ALICE", f"request dba --for 1h {stopping[0]}"),
-                                       bot.mm_command(ALICE, f"request dba --for 1h {stopping[1]}"),
+    *replies, _ = await asyncio.gather(bot.slack_command("U0ALICE", f"request dba-2 --for 1h {stopping[0]}"),
+                                       bot.mm_command(ALICE, f"request dba-3 --for 1h {stopping[1]}"),
                                        bot.mm_command(BOB, f"approve {first.id}"), teleport.stop())
 
     with Unchanged(teleport):
         ends = bot.timer.monotonic() + TELEPORT_DOWN_FOR
         attempts = [
-            lambda: bot.slack_command("U0ALICE", "request dba --for 1h INC-4 while Teleport is down"),
-            lambda: bot.mm_command(ALICE, "request dba --for 1h INC-5 while Teleport is down"),
+            lambda: bot.slack_command("U0ALICE", "request dba-4 --for 1h INC-4 while Teleport is down"),
+            lambda: bot.mm_command(ALICE, "request dba-5 --for 1h INC-5 while Teleport is down"),
             lambda: bot.slack_command("U0BOB", f"approve {first.id} trying again"),
             lambda: bot.mm_command(BOB, f"deny {first.id} trying again"),
             lambda: bot.slack_command("U0ALICE", "list mine"),
@@ -323,7 +342,7 @@ async def test_teleport_down_for_30_s_users_are_told_to_try_again_and_nothing_is
             lambda: bot.slack_command("U0ALICE", "request"),  # the form cannot open without Teleport
             lambda: mm_click_text(bot, BOB, post["id"]),
             lambda: slack_click_text(bot, "U0BOB", card["ts"]),
-            lambda: mm_form_text(bot, ALICE, "INC-6 from the dialog while Teleport is down"),
+            lambda: mm_form_text(bot, ALICE, "INC-6 from the dialog while Teleport is down", "dba-6"),
         ]
         told: list[str] = []
         while bot.timer.monotonic() < ends:
@@ -346,8 +365,8 @@ async def test_teleport_down_for_30_s_users_are_told_to_try_again_and_nothing_is
           "is back")
     await asyncio.wait_for(bot.watcher.synced.wait(), bot.timer.real(CATCH_UP))
     assert bot.watcher.resyncs > resyncs
-    after = await bot.mm_command(ALICE, "request dba --for 1h INC-7 after the outage")
-    assert after.startswith("Requested dba for alice")
+    after = await bot.mm_command(ALICE, "request dba-7 --for 1h INC-7 after the outage")
+    assert after.startswith("Requested dba")
     await settled(bot, lambda: pending_everywhere(bot, requested_id(teleport, "INC-7 after the outage")))
 
     reasons = [r.reason for r in teleport.store.requests.values()]
@@ -373,5 +392,5 @@ async def slack_click_text(bot: Bot, user: str, message_ts: str) -> str:
     return " ".join(post.body.get("text", "") for post in bot.slack_posts(response_url))
 
 
-async def mm_form_text(bot: Bot, user: MMUser, reason: str) -> str:
-    return json.dumps(await bot.mm_request_form(user, reason))
+async def mm_form_text(bot: Bot, user: MMUser, reason: str, roles: str = "dba") -> str:
+    return json.dumps(await bot.mm_request_form(user, reason, roles))

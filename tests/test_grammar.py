@@ -12,10 +12,12 @@ from commands import grammar, usage
 from commands.errors import UsageError
 from commands.grammar import (
     SUBCOMMANDS,
+    CancelCommand,
     HelpCommand,
     ListCommand,
     RequestCommand,
     ReviewCommand,
+    RolesCommand,
     ShowCommand,
     format_duration,
     parse,
@@ -68,7 +70,10 @@ def request(
         ("list Mine --page 3", ListCommand("mine", 3)),
         ("list --page=2 all", ListCommand("all", 2)),
         ("list active", ListCommand("active", 1)),
-        ("show 3f2a1c", ShowCommand("3f2a1c")),
+        ("show 7C8D9E0F", ShowCommand("7c8d9e0f")),
+        (f"cancel {UUID}", CancelCommand(UUID)),
+        ("cancel 7c8d9e0f", CancelCommand("7c8d9e0f")),
+        ("roles", RolesCommand()),
         (f"show {UUID.upper()}", ShowCommand(UUID)),
         (f"approve {UUID}", ReviewCommand(UUID, True, "")),
         ("approve 3f2a1c9e looks good", ReviewCommand("3f2a1c9e", True, "looks good")),
@@ -143,18 +148,23 @@ def refusal(text: str) -> str:
         ("list --page 1234567", "`1234567` is not a page number"),
         ("list --for 2h", "unknown option `--for`."),
         ("show", "give the ID of the request."),
-        ("show 3f2a1", "`3f2a1` is not a request ID: request IDs look like 3f2a1c9e-…; give at least 6"),
-        ("show zzzzzz", "request IDs look like 3f2a1c9e-…; give at least 6 characters."),
-        ("show ------", "request IDs look like 3f2a1c9e-…"),
-        (f"show {UUID}0", "request IDs look like 3f2a1c9e-…"),
-        ("show 3f2a1c 3f2a1d", "unexpected `3f2a1d`."),
+        ("show 3f2a1", "`3f2a1` is not a request ID: give the full request ID or its short ID, the last 8 characters that lists and replies show."),
+        ("show zzzzzzzz", "`zzzzzzzz` is not a request ID: give the full request ID or its short ID, the last 8 characters that lists and replies show."),
+        # A prefix is refused, however long: UUIDv7 prefixes of requests made together are the same.
+        ("show 3f2a1c", "`3f2a1c` is not a request ID: give the full request ID or its short ID, the last 8 characters that lists and replies show."),
+        ("show 3f2a1c9e-8b7d", "`3f2a1c9e-8b7d` is not a request ID: give the full request ID or its short ID, the last 8 characters that lists and replies show."),
+        ("show ------", "is not a request ID: give the full request ID or its short ID"),
+        (f"show {UUID}0", "is not a request ID: give the full request ID or its short ID"),
+        ("show 7c8d9e0f 3f2a1d9e", "unexpected `3f2a1d9e`."),
+        ("cancel 7c8d9e0f now", "unexpected `now`."),
+        ("roles dba", "unexpected `dba`."),
         ("approve", "give the ID of the request."),
         ("deny bob looks good", "`bob` is not a request ID"),
-        ("help me", "there is no subcommand `me`. Choose one of: request, list, show, approve, deny, help."),
+        ("help me", "there is no subcommand `me`. Choose one of: request, roles, list, show, approve, deny, cancel, help."),
         ("help lst", "there is no subcommand `lst`. Did you mean `list`?"),
         ("help list show", "unexpected `show`."),
         ("aprove 3f2a1c", "unknown subcommand `aprove`. Did you mean `approve`?"),
-        ("frob", "unknown subcommand `frob`. Choose one of: request, list, show, approve, deny, help."),
+        ("frob", "unknown subcommand `frob`. Choose one of: request, roles, list, show, approve, deny, cancel, help."),
         ("x" * 8193, "command text is too long (8193 bytes; the limit is 8192)."),
         ("request dba \ud800", "the command text holds characters that are not valid Unicode."),
     ],
@@ -173,7 +183,7 @@ def test_every_refusal_ends_with_the_usage_line(text: str, subcommand: str) -> N
 
 def test_an_unknown_subcommand_ends_with_the_general_usage() -> None:
     last_line = refusal("aprove 3f2a1c").splitlines()[-1]
-    assert last_line == "Usage: `/access request|list|show|approve|deny|help …`"
+    assert last_line == "Usage: `/access request|roles|list|show|approve|deny|cancel|help …`"
 
 
 def test_the_offending_token_is_truncated_and_cannot_ping_or_break_out() -> None:
@@ -196,7 +206,7 @@ def test_a_100kb_input_is_refused_quickly() -> None:
 
 
 def test_every_subcommand_has_usage_and_help() -> None:
-    assert list(SUBCOMMANDS) == ["request", "list", "show", "approve", "deny", "help"]
+    assert list(SUBCOMMANDS) == ["request", "roles", "list", "show", "approve", "deny", "cancel", "help"]
     for name, spec in SUBCOMMANDS.items():
         assert spec.name == name
         assert spec.usage.startswith(f"/access {name}")

@@ -56,7 +56,7 @@ from commands import messages
 from commands.context import CommandConfig, Context
 from commands.model import AccessRequest, Capabilities, RequestState
 from commands.reply import Action
-from conftest import FixedClock, Unchanged
+from conftest import ClientFactory, FixedClock, Unchanged
 
 
 def _id(prefix: str) -> str:
@@ -371,10 +371,11 @@ async def test_non_reviewer_click_is_refused_privately_and_teleport_is_unchanged
 
 
 async def test_forged_action_context_is_refused_with_403_and_nothing_runs(
-    served: Bot, mm: DevMattermost, teleport: DevTeleport
+    served: Bot, mm: DevMattermost, teleport: DevTeleport, client_for: ClientFactory
 ) -> None:
     request_id = await typed_request(served, mm)
-    other_id = await typed_request(served, mm, "request dba INC-2")
+    # A second pending dba request of alice's: made with tsh, as the bot refuses a duplicate typed in chat.
+    other_id = (await client_for("alice").create_request(user="alice", roles=["dba"], reason="INC-2")).id
     secret = ACTION_SECRET.encode()
     approve = signing.action_context(secret, request_id, "approve")
     forged: list[Any] = [
@@ -487,6 +488,9 @@ async def test_dialog_creates_the_same_request_as_the_typed_command(
     submission = {"roles": ["dba"], "duration": "2h", "reviewers": "@bob", "reason": "INC-4411 replica lag"}
     response = await submit(served, mm, dialog, submission)
     assert (response.status_code, response.json()) == (200, {})
+    # Pending, it would make the typed one a duplicate, which the bot refuses: it is decided first.
+    (made,) = requests(teleport)
+    teleport.store.requests[made.id] = replace(made, state=RequestState.DENIED)
     await slash(served, mm, ALICE, "request dba --for 2h --reviewers bob INC-4411 replica lag")
 
     from_dialog, typed = sorted(requests(teleport), key=lambda r: r.created or 0)
@@ -701,7 +705,7 @@ async def test_register_command_creates_then_updates_idempotently(mm: DevMatterm
     assert (created["trigger"], created["method"]) == ("access", "P")
     assert (created["url"], created["team_id"]) == (url, TEAM.id)
     assert created["auto_complete"] is True
-    assert created["auto_complete_hint"] == "request|list|show|approve|deny|help …"
+    assert created["auto_complete_hint"] == "request|roles|list|show|approve|deny|cancel|help …"
     assert created["auto_complete_desc"] == created["description"] == messages.command_description()
     assert token == created["token"] == same_token == moved_token
     assert again["id"] == moved["id"] == created["id"]
@@ -787,10 +791,11 @@ async def test_extend_that_cannot_open_the_dialog_says_so_and_changes_nothing(
 
 
 async def test_forged_extend_context_is_refused_with_403_and_opens_nothing(
-    served: Bot, mm: DevMattermost, teleport: DevTeleport
+    served: Bot, mm: DevMattermost, teleport: DevTeleport, client_for: ClientFactory
 ) -> None:
     request_id = await typed_request(served, mm)
-    other_id = await typed_request(served, mm, "request dba INC-2")
+    # A second pending dba request of alice's: made with tsh, as the bot refuses a duplicate typed in chat.
+    other_id = (await client_for("alice").create_request(user="alice", roles=["dba"], reason="INC-2")).id
     secret = ACTION_SECRET.encode()
     extend = signing.action_context(secret, request_id, "extend")
     forged: list[Any] = [

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 import uuid
@@ -59,6 +59,7 @@ from commands.context import CommandConfig, Context
 from commands.model import AccessRequest, Capabilities, RequestState
 from commands.reply import Action, Field, Reply, RequestCard
 from commands.text import WORD_JOINER
+from conftest import ClientFactory
 
 CHANNEL = "C0ACCESS"
 TYPED = "request dba --for 2h --reviewers bob INC-4411 \"primary\" can't keep up"
@@ -373,10 +374,12 @@ async def test_a_non_reviewers_click_is_refused_to_them_alone(
 
 @pytest.mark.parametrize("action_id", ["access_approve", "access_deny", "access_extend"])
 async def test_a_click_carrying_another_requests_id_is_refused(
-    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport, action_id: str
+    slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport, action_id: str, client_for: ClientFactory
 ) -> None:
     await slackbot.command("U0ALICE", TYPED)
-    await slackbot.command("U0ALICE", "request dba --reviewers bob INC-9 another one")
+    # A second pending dba request of alice's: made with tsh, as the bot refuses a duplicate typed in chat.
+    await client_for("alice").create_request(user="alice", roles=["dba"], reason="INC-9 another one",
+                                             suggested_reviewers=["bob"])
     first, second = sorted(stored(teleport), key=lambda r: r.reason)
     actions = (Action.EXTEND,) if action_id == "access_extend" else (Action.APPROVE, Action.DENY)
     ts = await post_card(slack, first, actions)
@@ -459,6 +462,8 @@ async def test_the_form_creates_the_same_request_as_the_typed_command(
     await slackbot.settle()
     [from_form] = stored(teleport)
     assert ephemerals_to(slack, "U0ALICE")[-1].startswith("Requested dba for alice")
+    # Pending, it would make the typed one a duplicate, which the bot refuses: it is decided first.
+    teleport.store.requests[from_form.id] = replace(from_form, state=RequestState.DENIED)
     await slackbot.command("U0ALICE", TYPED)
     [typed] = [r for r in stored(teleport) if r.id != from_form.id]
     for request in (from_form, typed):
@@ -823,7 +828,7 @@ def test_the_manifest_asks_for_exactly_the_scopes_used() -> None:
     assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "im:write", "users:read"]
     [command] = http["features"]["slash_commands"]
     assert (command["command"], command["url"]) == ("/access", "https://bot.example.com/slack/events")
-    assert command["usage_hint"].startswith("request|list")
+    assert command["usage_hint"].startswith("request|roles|list")
     assert http["settings"]["interactivity"] == {"is_enabled": True,
                                                  "request_url": "https://bot.example.com/slack/events"}
     assert http["settings"]["socket_mode_enabled"] is False

@@ -153,8 +153,14 @@ async def review_in_the_mode(bot: TeleportClient, world: World) -> None:
     assert world.teleport.store.requests[world.request_id].state is RequestState.APPROVED
 
 
+async def withdraw_for_the_requester(bot: TeleportClient, world: World) -> None:
+    made = await world.alice.create_request(user="alice", roles=["dba"], reason="to withdraw")
+    await bot.delete_request(made.id)
+
+
 OPERATIONS: list[Callable[[TeleportClient, World], Awaitable[None]]] = [
     create_for_a_chat_user,
+    withdraw_for_the_requester,
     list_every_request,
     link_a_chat_user_by_trait,
     load_a_reviewer_and_roles,
@@ -208,6 +214,10 @@ async def test_a_chat_user_requests_and_a_reviewer_approves_from_chat(
         assert reply.ok, reply.text
         return reply.text
 
+    # alice's pending dba request (`world`) would make this one a duplicate: she withdraws it first.
+    withdrawn = short_id(world.request_id)
+    assert (await say("alice", f"cancel {withdrawn}")).startswith(f"You withdrew your request for dba ({withdrawn})")
+    assert world.request_id not in teleport.store.requests
     await say("alice", "request dba --for 1h INC-2 disk full")
     (made,) = [r for r in teleport.store.requests.values() if r.reason == "INC-2 disk full"]
     assert short_id(made.id) in await say("bob", "list")
@@ -272,16 +282,18 @@ def test_each_mode_grants_only_its_own_way_of_reviewing() -> None:
         (request_rule,) = [r for r in allow["rules"] if r["resources"] == ["access_request"]]
         return request_rule["verbs"], allow.get("review_requests")
 
-    assert review_grants("on_behalf") == (["list", "read", "create"], {"submit_for_users": ["*"]})
-    assert review_grants("as_bot") == (["list", "read", "create"], {"roles": ["*"]})
-    assert review_grants("resolve") == (["list", "read", "create", "update"], None)
+    assert review_grants("on_behalf") == (["list", "read", "create", "delete"], {"submit_for_users": ["*"]})
+    assert review_grants("as_bot") == (["list", "read", "create", "delete"], {"roles": ["*"]})
+    assert review_grants("resolve") == (["list", "read", "create", "delete", "update"], None)
 
 
-def test_no_delete_impersonation_or_logins_in_any_mode() -> None:
+def test_delete_only_on_access_requests_and_no_impersonation_or_logins_in_any_mode() -> None:
     for mode in MODES:
         text = printed("--review-mode", mode)
         role, user = resources(text)
-        assert "delete" not in yaml.safe_dump(role)
+        deleting = [r["resources"] for r in role["spec"]["allow"]["rules"] if "delete" in r["verbs"]]
+        assert deleting == [["access_request"]]  # /access cancel; no other resource is ever deleted
+        assert "DeleteAccessRequest: /access cancel" in text
         assert set(role["spec"]["allow"]) <= {"rules", "review_requests"}
         assert user == {"kind": "user", "version": "v2", "metadata": {"name": "chatops-bot"},
                         "spec": {"roles": ["chatops-bot"]}}

@@ -331,8 +331,10 @@ async def test_approval_updates_every_card_on_both_platforms_and_tells_alice_whe
     short = messages.short_id(request.id)
     assert alice_slack["text"].startswith(f"Your request for dba ({short}) was approved by bob")
     assert until in alice_slack["text"]
+    assert f"To use it: `tsh login --request-id={request.id}`." in alice_slack["text"]
     [alice_mm] = mm_dm(mm, "alice")
     assert until in alice_mm["message"]
+    assert f"`tsh login --request-id={request.id}`" in alice_mm["message"]
     bob_slack = await slack_dm(slack, "U0BOB")
     assert slack_buttons(bob_slack[1]) == [] and "Approved by bob" in json.dumps(bob_slack[1]["blocks"])
     assert mm_buttons(mm_dm(mm, "bob")[0]) == []
@@ -361,7 +363,7 @@ async def test_denial_shows_who_denied_and_why_everywhere(
     await settled(bot)
 
 
-async def test_deletion_shows_as_expired(
+async def test_deletion_shows_as_withdrawn(
         make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost]) -> None:
     slack, mm = platforms
     bot = await make_bot()
@@ -369,15 +371,16 @@ async def test_deletion_shows_as_expired(
     await eventually(lambda: one_card_each(slack, mm, request.id))
     await client_for("admin").delete_request(request.id)
 
-    def expired() -> None:
+    def withdrawn() -> None:
         card, post = one_card_each(slack, mm, request.id)
         assert slack_buttons(card) == []
-        assert "Expired: it was closed before anyone decided" in json.dumps(card)
-        assert mm_buttons(post) == [] and "Expired" in post["props"]["attachments"][0]["text"]
+        assert "Withdrawn: deleted before anyone decided" in json.dumps(card)
+        assert mm_buttons(post) == [] and "Withdrawn" in post["props"]["attachments"][0]["text"]
         assert mm_buttons(mm_dm(mm, "bob")[0]) == []
-        assert "closed before anyone decided" in mm_dm(mm, "alice")[0]["message"]
+        assert "Withdrawn" in mm_dm(mm, "bob")[0]["props"]["attachments"][0]["text"]
+        assert "was withdrawn or deleted before anyone decided" in mm_dm(mm, "alice")[0]["message"]
 
-    await eventually(expired)
+    await eventually(withdrawn)
     await settled(bot)
 
 
@@ -481,7 +484,7 @@ async def test_a_request_deleted_while_the_stream_was_down_is_closed_by_the_resy
 
     def closed() -> None:
         card, post = one_card_each(slack, mm, request.id)
-        assert "Expired" in post["props"]["attachments"][0]["text"] and slack_buttons(card) == []
+        assert "Withdrawn" in post["props"]["attachments"][0]["text"] and slack_buttons(card) == []
 
     await eventually(closed)
 
