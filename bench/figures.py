@@ -6,6 +6,8 @@ import math
 import os
 import platform
 import socket
+import time
+from collections.abc import Awaitable, Callable
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -26,3 +28,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    """Milliseconds per call, `count` calls one after another."""
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples

@@ -14,8 +14,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -27,19 +25,10 @@ from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
 from chatops_bot.teleport.gen import authservice_pb2, authservice_pb2_grpc
 from chatops_bot.teleport.routing import Forwarder
-from figures import header, percentile  # bench/figures.py
+from figures import header, percentile, timed  # bench/figures.py
 
 CALLS = 200
 WARMUP = 10
-
-
-async def timed(call: Callable[[], Awaitable[object]], count: int = CALLS) -> list[float]:
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 async def main() -> int:
@@ -69,7 +58,7 @@ async def main() -> int:
                 ("forwarder -> Proxy -> Auth", proxied.ping),
             ):
                 await timed(call, WARMUP)  # route detection, connect and handshakes outside the figures
-                results[name] = await timed(call)
+                results[name] = await timed(call, CALLS)
         finally:
             await channel.close()
             await direct.close()

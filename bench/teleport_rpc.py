@@ -14,8 +14,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from chatops_bot.demo import BOT_USER, demo_seed_text
@@ -23,20 +21,10 @@ from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
-from figures import header, percentile  # bench/figures.py
+from figures import header, percentile, timed  # bench/figures.py
 
 CALLS = 100
 WARMUP = 5
-
-
-async def timed(call: Callable[[], Awaitable[object]], count: int = CALLS) -> list[float]:
-    """Milliseconds per call, `count` calls one after another."""
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 async def main() -> int:
@@ -53,13 +41,13 @@ async def main() -> int:
             async def create() -> object:
                 return await bot.create_request(user="alice", roles=["dba"], reason="bench")
 
-            ping = await timed(bot.ping)
-            creates = await timed(create)
+            ping = await timed(bot.ping, CALLS)
+            creates = await timed(create, CALLS)
             listed = await bot.list_requests()
             if len(listed) != CALLS:
                 print(f"expected {CALLS} requests, the bot lists {len(listed)}", file=sys.stderr)
                 return 1
-            lists = await timed(bot.list_requests)
+            lists = await timed(bot.list_requests, CALLS)
         finally:
             await bot.close()
             await teleport.stop()
