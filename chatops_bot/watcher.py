@@ -94,6 +94,18 @@ class UserFollower(Protocol):
     def user_deleted(self, name: str) -> None: ...
 
 
+class Handler(Protocol):
+    """What a lane runs for one request: the notifier, or an integration's own follower. Either may run
+    any number of times for the same request; raise `Later` to be asked again after a delay, anything
+    else to be retried with backoff."""
+
+    async def sync(self, request: AccessRequest) -> None: ...
+
+    async def closed(self, request_id: str) -> None:
+        """Teleport deleted the request (or its pending TTL ran out)."""
+        ...
+
+
 class _Deleted:
     """The job for a request Teleport deleted."""
 
@@ -102,7 +114,7 @@ DELETED = _Deleted()
 
 
 class Lanes:
-    def __init__(self, notifier: Notifier, *, concurrency: int = 32, retry: Backoff = Backoff(1.0, 60.0),
+    def __init__(self, notifier: Handler, *, concurrency: int = 32, retry: Backoff = Backoff(1.0, 60.0),
                  attempts: int = 12, timer: Timer = REAL_TIME) -> None:
         self.notifier = notifier
         self.retry = retry
@@ -204,6 +216,27 @@ class Lanes:
         self._queued.clear()
 
 
+class Follower:
+    """An `Observer` that runs a `Handler` for every request the watcher sees, in lanes of its own: one lane per
+    request, retried with backoff, so a slow or failing outside system never holds up the cards."""
+
+    def __init__(self, handler: Handler, *, timer: Timer = REAL_TIME, concurrency: int = 8) -> None:
+        self.lanes = Lanes(handler, timer=timer, concurrency=concurrency)
+
+    def put(self, request: AccessRequest) -> None:
+        self.lanes.put(request)
+
+    def delete(self, request_id: str) -> None:
+        self.lanes.delete(request_id)
+
+    def resynced(self, requests: list[AccessRequest]) -> None:
+        for request in requests:
+            self.lanes.put(request)
+
+    async def close(self) -> None:
+        await self.lanes.close()
+
+
 class Watcher:
     def __init__(self, client: RequestSource, notifier: Notifier, *, backoff: Backoff = Backoff(),
                  lanes: Lanes | None = None, observers: Sequence[Observer] = (),
@@ -275,6 +308,9 @@ class Watcher:
             self.synced.clear()  # stopped: nothing keeps what the watcher knows up to date any more
             await _cancel(periodic)
             await self.lanes.close()
+            for observer in self.observers:
+                if isinstance(observer, Follower):
+                    await observer.close()
 
     def _apply(self, event: WatchEvent) -> None:
         if event.user_name:

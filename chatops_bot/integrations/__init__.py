@@ -1,0 +1,32 @@
+"""Outside systems beyond chat (PagerDuty, Jira, webhooks), one folder each.
+
+An integration meets the rest of the bot only through the parts of an `Integration` (ARCHITECTURE.md,
+"Beyond chat"):
+
+- `observers`: follow every access request the watcher sees (`chatops_bot.watcher.Observer`); use
+  `chatops_bot.watcher.Follower` to get one lane per request with retries, like the notifier's;
+- `deciders`: give automatic verdicts on pending requests (`chatops_bot.automatic.Decider`); the shared
+  `AutomaticReviewer` applies each verdict exactly once;
+- `services`: what serves the system's callbacks (`routes()`, `start()`, `stop()`, `why_not_ready()`, like a
+  chat adapter), verifying every call before anything runs;
+- `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatops_bot.automatic import Decider
+    from chatops_bot.watcher import Observer
+
+
+@dataclass
+class Integration:
+    name: str
+    observers: Sequence[Observer] = field(default_factory=list)
+    deciders: Sequence[Decider] = field(default_factory=list)
+    services: Sequence[Any] = field(default_factory=list)  # server.Service: routes/start/stop/why_not_ready
+    gates: Sequence[Any] = field(default_factory=list)  # commands.ports.RequestGate
