@@ -39,7 +39,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from chatops_bot import automatic
 from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.timer import Later
 from commands import approvals, messages, rules
 from commands.errors import BackendError, CompareFailed, NotFound
 from commands.matchers import PolicyError
@@ -78,14 +80,6 @@ class Outbound(Protocol):
 
 class Incomplete(Exception):
     """Some messages could not be sent or updated; running `sync` again finishes the job."""
-
-
-class Later(Exception):
-    """Another bot process holds the claim; look again after `delay` seconds, when it would have lapsed."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__(f"claimed by another bot process; look again in {delay:.0f} s")
-        self.delay = delay
 
 
 def rank(request: AccessRequest) -> Rank:
@@ -262,7 +256,8 @@ class Notifier:
         web_only = sorted(self.settings.web_only_roles.intersection(request.roles))
         web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
         return messages.notice_card(request, now=self.clock.now(), web_url=web_url, web_only_roles=web_only,
-                                    state=state, tally=self._tally(request, data or {}))
+                                    state=state, tally=self._tally(request, data or {}),
+                                    note=automatic.card_note(request, data or {}))
 
     def _tally(self, request: AccessRequest, data: Mapping[str, str]) -> approvals.Tally | None:
         if not self.settings.review_rules or request.state is not RequestState.PENDING:

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from starlette.routing import BaseRoute
 
+from chatops_bot import integrations
 from chatops_bot.adapters.base import ChatAdapter
+from chatops_bot.automatic import AutomaticReviewer
 from chatops_bot.config import Settings
 from chatops_bot.directory import TeleportDirectory
 from chatops_bot.metrics import CountedOutbound
@@ -21,7 +23,7 @@ from chatops_bot.readiness import teleport_problem
 from chatops_bot.reminders import Reminders
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.timer import REAL_TIME, Timer
-from chatops_bot.watcher import Watcher
+from chatops_bot.watcher import Follower, Observer, Watcher
 from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
 
 logger = logging.getLogger(__name__)
@@ -128,9 +130,17 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     told = notifier(settings, client, outbounds(adapters), people)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
-    watcher = Watcher(client, told, observers=[mirror, reminders], users=follower, timer=timer)
+    systems = integrations.build(settings, client, timer=timer)
+    observers: list[Observer] = [mirror, reminders, *(o for system in systems for o in system.observers)]
+    deciders = [decider for system in systems for decider in system.deciders]
+    if deciders:
+        automatic = AutomaticReviewer(client, deciders, mode=settings.review.mode,
+                                      rules=settings.review.review_rules())
+        observers.append(Follower(automatic, timer=timer))
+    watcher = Watcher(client, told, observers=observers, users=follower, timer=timer)
     mirror.follow(watcher.synced)
     if follower is not None:
         follower.follow(watcher.synced)
     reminders.follow(watcher.synced)
-    return [TeleportService(client), *adapters, WatcherService(watcher, reminders)]
+    callbacks = [service for system in systems for service in system.services]
+    return [TeleportService(client), *adapters, *callbacks, WatcherService(watcher, reminders)]

@@ -12,7 +12,32 @@ life, a signature's age) are not policies of ours and stay in real time.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter, so that many bots do not all come back at the same moment."""
+
+    first: float = 0.5
+    maximum: float = 10.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before try number `attempt + 1`: `first * 2**attempt`, capped, +/- `jitter`."""
+        base = min(self.maximum, self.first * 2.0 ** min(attempt, 32))
+        return base * (1 + self.jitter * (2 * random.random() - 1))
+
+
+class Later(Exception):
+    """Not now: a lane runs the job again after `delay` seconds (another bot process holds the claim until
+    then, or the outside system asked about cannot answer yet)."""
+
+    def __init__(self, delay: float, why: str = "claimed by another bot process") -> None:
+        super().__init__(f"{why}; look again in {delay:.0f} s")
+        self.delay = delay
 
 
 class Timer:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from chatops_bot import metrics
-from chatops_bot.notify import Incomplete, Later, Notifier, rank
+from chatops_bot.notify import Incomplete, Notifier, rank
 from chatops_bot.teleport.client import WatchEvent
-from chatops_bot.timer import REAL_TIME, Timer
+from chatops_bot.timer import REAL_TIME, Backoff, Later, Timer
 from commands.errors import AccessDenied, BackendError, NotFound, NotImplementedByServer
 from commands.model import AccessRequest, User
 
@@ -43,20 +41,6 @@ def permanent_problem(err: BackendError) -> str:
                 "run `chatops-bot check-config --connect` and see the log")
     return ("Teleport refuses the bot (a missing grant in its role, or a refused identity); "
             "run `chatops-bot check-config --connect` and see the log")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with jitter, so that many bots do not all come back at the same moment."""
-
-    first: float = 0.5
-    maximum: float = 10.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before try number `attempt + 1`: `first * 2**attempt`, capped, +/- `jitter`."""
-        base = min(self.maximum, self.first * 2.0 ** min(attempt, 32))
-        return base * (1 + self.jitter * (2 * random.random() - 1))
 
 
 class RequestSource(Protocol):

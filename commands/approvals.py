@@ -12,11 +12,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from commands.errors import CompareFailed
+from commands.ports import AccessBackend
+
 KEY = "approvals"
+# Compare-and-swap attempts before giving up when others keep changing the count at the same moment.
+RECORD_ATTEMPTS = 5
 
 
 class LedgerError(Exception):
     """The recorded approvals cannot be read: the command refuses rather than guess."""
+
+
+class Contended(Exception):
+    """Others kept changing the count for `RECORD_ATTEMPTS` tries in a row."""
 
 
 @dataclass(frozen=True)
@@ -66,3 +75,20 @@ def encode(approvals: Sequence[Approval]) -> str:
 def delegator(approvals: Sequence[Approval]) -> str:
     """Teleport's `Delegator`: every approver, e.g. `slack:bob,mattermost:carol`."""
     return ",".join(approval.delegator for approval in approvals)
+
+
+async def record(backend: AccessBackend, request_id: str, approval: Approval, needed: int) -> tuple[Tally, bool]:
+    """Add `approval` to the request's count unless its author is in it: (the count now, whether added).
+    Raises `LedgerError` or `Contended`."""
+    for _ in range(RECORD_ATTEMPTS):
+        held = await backend.plugin_value(request_id, KEY)
+        recorded = decode(held)
+        if any(a.user == approval.user for a in recorded):
+            return Tally(recorded, needed), False
+        counted = (*recorded, approval)
+        try:
+            await backend.swap_plugin_value(request_id, KEY, expect=held, value=encode(counted))
+        except CompareFailed:
+            continue  # someone else's approval landed first: read it and count again
+        return Tally(counted, needed), True
+    raise Contended

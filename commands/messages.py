@@ -224,12 +224,13 @@ def approvals_contended() -> str:
 
 
 def rules_approved_reason(approvals: Sequence[Approval]) -> str:
-    """Teleport's resolve reason when `review.rules` approvals reach the count: every approver, and why."""
+    """Teleport's resolve reason when `review.rules` approvals reach the count: every approver (a person via
+    a chat platform, or a decider via `automatic`), and why."""
     parts = [
         f"{a.user} via {a.platform}" + (f": {truncate(a.reason, REASON_LIMIT)}" if a.reason else "")
         for a in approvals
     ]
-    return "approved in chat by " + "; ".join(parts)
+    return "approved by " + "; ".join(parts)
 
 
 def rules_denied_reason(reviewer: str, platform: str, reason: str) -> str:
@@ -553,10 +554,12 @@ def notice_card(
     web_only_roles: Sequence[str] = (),
     state: str = "",
     tally: Tally | None = None,
+    note: str = "",
 ) -> RequestCard:
     """A request as the watcher shows it to channels and reviewers: the card, how long was asked for, and
     Approve / Deny while pending, except for `web_only_roles`, which get a note and the Web UI link instead
-    (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line."""
+    (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line; `note`
+    (an automatic decision) leads the footer."""
     actions = () if web_only_roles else (Action.APPROVE, Action.DENY)
     base = card(request, now=now, actions=actions, web_url=web_url, tally=tally)
     fields: list[Field] = []
@@ -565,11 +568,18 @@ def notice_card(
             fields += [Field("State", state or field.value), Field("Requested for", requested_for(request))]
         else:
             fields.append(field)
-    footer = base.footer
+    footer = " \u00b7 ".join(filter(None, [note, base.footer]))
     if web_only_roles and request.state is RequestState.PENDING:
         footer = " \u00b7 ".join(filter(None, [footer, web_only(web_only_roles, web_url)]))
     return RequestCard(request=request, title=base.title, fields=tuple(fields), footer=footer,
                        actions=base.actions, web_url=base.web_url)
+
+
+def automatic_note(card: str, needed: int) -> str:
+    """A card's line about an automatic decision; `needed` > 1 when the approval is one of several."""
+    if needed > 1:
+        return f"{card} (one of {needed} approvals; a person must approve too)"
+    return card
 
 
 def requested_for(request: AccessRequest) -> str:

@@ -11,16 +11,13 @@ naming every approver; an allowed reviewer's denial denies at once.
 from __future__ import annotations
 
 from commands import approvals, messages, rules
-from commands.approvals import Approval, Tally
+from commands.approvals import Approval
 from commands.context import Context
-from commands.errors import CompareFailed, NoSuchRequest, PermissionRefused, UsageError
+from commands.errors import NoSuchRequest, PermissionRefused, UsageError
 from commands.grammar import ReviewCommand
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Review
 from commands.reply import Invocation, Reply
-
-# Compare-and-swap attempts before giving up when others keep changing the count at the same moment.
-RECORD_ATTEMPTS = 5
 
 
 async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> Reply:
@@ -94,7 +91,12 @@ async def _by_rules(
         needed = rules.approvals_needed(ctx.config.review_rules, request)
     except PolicyError as err:  # decided moments ago; only a changed role name could get here
         raise PermissionRefused(messages.refused(f"{err}; refusing")) from None
-    tally, added = await _record(request.id, Approval(name, platform, command.reason), needed, ctx)
+    try:
+        tally, added = await approvals.record(ctx.backend, request.id, Approval(name, platform, command.reason), needed)
+    except approvals.LedgerError:
+        raise PermissionRefused(messages.approvals_unreadable()) from None
+    except approvals.Contended:
+        raise UsageError(messages.approvals_contended()) from None
     if not added and tally.count < needed:
         raise UsageError(messages.already_approved(request.id, tally))
     if tally.count < needed:
@@ -111,23 +113,3 @@ async def _by_rules(
         delegator=approvals.delegator(tally.approvals),
     )
     return Reply(text=messages.reviewed(request.id, True, RequestState.APPROVED))
-
-
-async def _record(request_id: str, approval: Approval, needed: int, ctx: Context) -> tuple[Tally, bool]:
-    """Add `approval` to the request's count unless its author is in it: (the count now, whether added)."""
-    for _ in range(RECORD_ATTEMPTS):
-        held = await ctx.backend.plugin_value(request_id, approvals.KEY)
-        try:
-            recorded = approvals.decode(held)
-        except approvals.LedgerError:
-            raise PermissionRefused(messages.approvals_unreadable()) from None
-        if any(a.user == approval.user for a in recorded):
-            return Tally(recorded, needed), False
-        counted = (*recorded, approval)
-        try:
-            await ctx.backend.swap_plugin_value(request_id, approvals.KEY, expect=held,
-                                                value=approvals.encode(counted))
-        except CompareFailed:
-            continue  # someone else's approval landed first: read it and count again
-        return Tally(counted, needed), True
-    raise UsageError(messages.approvals_contended())

@@ -172,7 +172,7 @@ async def test_two_approvals_from_two_people_approve_naming_both(
     assert reply.text == f"You approved request {short}. The request is now approved."
     decided = stored(teleport, request.id)
     assert decided.state is RequestState.APPROVED
-    assert decided.resolve_reason == "approved in chat by bob via slack: looks fine; dave via mattermost: ok by me"
+    assert decided.resolve_reason == "approved by bob via slack: looks fine; dave via mattermost: ok by me"
     assert teleport.store.audit == [
         {"event": "access_request.update", "id": request.id, "state": "APPROVED",
          "delegator": "slack:bob,mattermost:dave", "updated_by": "chatops-bot"}
@@ -302,7 +302,7 @@ async def test_channel_cards_count_by_the_rules_and_close_when_the_count_is_reac
     def approved() -> None:
         card, post = one_card_each(slack, mm, request.id)
         assert slack_buttons(card) == [] and mm_buttons(post) == []
-        assert "Approved: approved in chat by bob via console; dave via console" in json.dumps(card["blocks"])
+        assert "Approved: approved by bob via console; dave via console" in json.dumps(card["blocks"])
 
     await eventually(approved)
     await settled(bot)
@@ -323,3 +323,37 @@ def test_check_config_accepts_resolve_with_rules_on_community_edition(
     assert "Community Edition, cluster 'devstack.example.com', as chatops-bot" in result.stdout
     assert "  rules:\n  - roles: [dba]\n    reviewers:\n      roles: [dba-approver]\n      users: []\n" \
         "    approvals: 2\n    deny: false\n" in result.stdout
+
+
+async def test_an_automatic_approval_counts_as_one_and_a_person_completes_it(
+    ctx: Context, teleport: DevTeleport, bot: TeleportClient
+) -> None:
+    """Community Edition: an on-call verdict is one approval in the bot's count, never the whole of two."""
+    from chatops_bot.automatic import AutomaticReviewer, Verdict
+    from chatops_bot.watcher import Follower
+
+    class OnCall:
+        name = "pagerduty"
+
+        def covers(self, request: AccessRequest) -> bool:
+            return True
+
+        async def verdict(self, request: AccessRequest) -> Verdict:
+            return Verdict(True, "on call: DBA primary (PagerDuty schedule P1X2Y3), level 1", "pagerduty")
+
+    request = await create(ctx)
+    follower = Follower(AutomaticReviewer(bot, [OnCall()], mode="resolve", rules=RULES))
+    follower.put(request)
+    await follower.lanes.idle()
+    await follower.close()
+    assert stored(teleport, request.id).state is RequestState.PENDING
+    assert counted(teleport, request.id) == ["pagerduty"]
+    shown = (await say(ctx, "alice", f"show {request.id}")).cards[0]
+    assert state_field(shown) == "Pending (1 of 2 approvals)"
+
+    await say(ctx, "bob", f"approve {request.id} confirmed", platform="slack")
+    decided = stored(teleport, request.id)
+    assert decided.state is RequestState.APPROVED
+    assert decided.resolve_reason == ("approved by pagerduty via automatic: on call: DBA primary (PagerDuty "
+                                      "schedule P1X2Y3), level 1; bob via slack: confirmed")
+    assert teleport.store.audit[-1]["delegator"] == "automatic:pagerduty,slack:bob"

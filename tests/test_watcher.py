@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from chatops_bot import runtime, wiring
 from chatops_bot.adapters.base import ChatAdapter
+from chatops_bot.automatic import AutomaticReviewer, Decider
 from chatops_bot.adapters.mattermost.render import markdown
 from chatops_bot.adapters.slack.outbound import SlackOutbound
 from chatops_bot.config import Settings
@@ -37,7 +38,7 @@ from chatops_bot.devstack.slack import DEFAULT_USERS, DevSlack, SlackUser
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.timer import REAL_TIME, Quickened, Timer
-from chatops_bot.watcher import Backoff, Lanes, Watcher
+from chatops_bot.watcher import Backoff, Follower, Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands import messages
 from commands.dispatch import dispatch
@@ -169,8 +170,9 @@ async def make_bot(teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermo
     running: list[Bot] = []
 
     async def make(*, attempts: int = 12, resync_every: float = 300.0, timer: Timer = REAL_TIME,
-                   **sections: Any) -> Bot:
-        """`timer`: what the platforms' retries and the watcher wait on (FAST backoff, `resync_every`)."""
+                   deciders: Sequence[Decider] = (), **sections: Any) -> Bot:
+        """`timer`: what the platforms' retries and the watcher wait on (FAST backoff, `resync_every`);
+        `deciders`: automatic verdicts, applied by an `AutomaticReviewer` retrying on the FAST backoff."""
         settings = Settings.model_validate(bot_settings(tmp_path, teleport, slack, mm, **sections))
         client = teleport_client(settings)
         adapters = chat_adapters(settings, command_context(settings, client), timer=timer)
@@ -178,7 +180,11 @@ async def make_bot(teleport: DevTeleport, platforms: tuple[DevSlack, DevMattermo
             await adapter.start()
         notifier = runtime.notifier(settings, client, runtime.outbounds(adapters))
         lanes = Lanes(notifier, retry=FAST, attempts=attempts, timer=timer)
-        watcher = Watcher(client, notifier, backoff=FAST, lanes=lanes, resync_every=resync_every, timer=timer)
+        observers = [Follower(AutomaticReviewer(client, deciders, mode=settings.review.mode,
+                                                rules=settings.review.review_rules(), retry=FAST),
+                              timer=timer)] if deciders else []
+        watcher = Watcher(client, notifier, backoff=FAST, lanes=lanes, resync_every=resync_every, timer=timer,
+                          observers=observers)
         bot = Bot(client, adapters, watcher, asyncio.create_task(watcher.run()))
         running.append(bot)
         await asyncio.wait_for(watcher.synced.wait(), 5)

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chatops_bot.automatic import Decider
+    from chatops_bot.config import Settings
+    from chatops_bot.teleport.client import TeleportClient
+    from chatops_bot.timer import Timer
     from chatops_bot.watcher import Observer
 
 
@@ -30,3 +33,10 @@ class Integration:
     deciders: Sequence[Decider] = field(default_factory=list)
     services: Sequence[Any] = field(default_factory=list)  # server.Service: routes/start/stop/why_not_ready
     gates: Sequence[Any] = field(default_factory=list)  # commands.ports.RequestGate
+
+
+def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[Integration]:
+    """An integration for every outside system the config turns on, in a fixed order (PagerDuty's verdicts are
+    asked before a decision webhook's)."""
+    found: list[Integration] = []
+    return found
