@@ -163,6 +163,8 @@ def _check_config(args: argparse.Namespace) -> int:
     if names:
         print(f"routing.role_to_recipients.slack: {', '.join(names)} named, not by ID: looking names up needs "
               "the channels:read scope (`chatops-bot slack-manifest -c` asks for it)")
+    for warning in settings.transport_warnings():
+        print(f"warning: {warning}")
     if args.verbose:
         print(settings.summary(), end="")
     if not args.connect:
@@ -198,6 +200,7 @@ async def _connect_mattermost(settings: Settings) -> int:
     from chatops_bot.adapters.mattermost import StartError
     from chatops_bot.adapters.mattermost import preflight as mattermost_preflight
     from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
+    from chatops_bot.adapters.mattermost.trigger import Triggers
 
     assert settings.mattermost is not None
     try:
@@ -210,6 +213,10 @@ async def _connect_mattermost(settings: Settings) -> int:
         recipients = [r for names in settings.routing.role_to_recipients.mattermost.values() for r in names]
         findings = await mattermost_preflight.check(outbound, recipients,
                                                     match_email=settings.users.match_email)
+        triggers = Triggers(outbound)
+        await triggers.load()
+        if triggers.problem:
+            findings.append(mattermost_preflight.Finding(True, f"mattermost.url: {triggers.problem}"))
     except StartError as err:
         print(str(err), file=sys.stderr)
         return EXIT_FAILED

@@ -108,6 +108,9 @@ class CountedOutbound:
     async def resolve_recipient(self, name: str) -> str | None:
         return await self.inner.resolve_recipient(name)
 
+    async def time_zone(self, chat_user_id: str) -> str:
+        return await self.inner.time_zone(chat_user_id)
+
     async def _counted(self, kind: str, call: Awaitable[T]) -> T:
         try:
             result = await call

@@ -77,6 +77,10 @@ class Outbound(Protocol):
         """The channel ID for a configured recipient, or None when the platform knows no such place."""
         ...
 
+    async def time_zone(self, chat_user_id: str) -> str:
+        """The person's IANA time zone, "" when the platform does not say (their DMs are then in UTC)."""
+        ...
+
 
 class Incomplete(Exception):
     """Some messages could not be sent or updated; running `sync` again finishes the job."""
@@ -195,7 +199,7 @@ class Notifier:
                 await self._refresh(request, data, cards)
                 await self._relay(request, data, cards)
                 web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
-                outcome = messages.request_outcome(request, web_url)
+                outcome = partial(messages.request_outcome, request, web_url)
                 if request.state.resolved and not await self._tell(request, outcome, data):
                     raise Incomplete(f"the outcome of {request.id} did not reach {request.user} everywhere")
             if unsent is not None:
@@ -245,7 +249,7 @@ class Notifier:
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if known.owned:
             told = messages.request_withdrawn if withdrawn else messages.request_expired
-            await self._tell(known.request, told(known.request))
+            await self._tell(known.request, lambda _tz: told(known.request))
         if failed:
             self._known[request_id] = replace(known, owned=False)
             raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")
@@ -356,9 +360,11 @@ class Notifier:
         if await self._each(request.id, "relay review", threads, relay):
             raise Incomplete(f"reviews of {request.id} were not all relayed")
 
-    async def _tell(self, request: AccessRequest, text: str, data: dict[str, str] | None = None) -> bool:
-        """DM the requester on every platform they are linked on; with `data`, once per platform: claimed
-        with a lease, sent, then confirmed, so a process that dies in between leaves it to another."""
+    async def _tell(self, request: AccessRequest, text: Callable[[str], str],
+                    data: dict[str, str] | None = None) -> bool:
+        """DM the requester on every platform they are linked on, `text(their time zone)`; with `data`, once
+        per platform: claimed with a lease, sent, then confirmed, so a process that dies in between leaves it
+        to another."""
         ok = True
         for platform, chat_id in (await self.chat_ids.chat_ids(request.user)).items():
             key = OUTCOME + platform
@@ -381,7 +387,8 @@ class Notifier:
                     continue
                 data[key] = claim
             try:
-                await self.outbounds[platform].dm(chat_id, text)
+                outbound = self.outbounds[platform]
+                await outbound.dm(chat_id, text(await outbound.time_zone(chat_id)))
             except Exception as err:
                 logger.warning("DM to %s on %s failed: %r", request.user, platform, err,
                                extra={"request_id": request.id})

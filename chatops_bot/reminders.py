@@ -17,6 +17,10 @@ Several due at once (a long downtime) are sent as one message: the latest.
 
 Teleport may drop an approved request the moment its access ends, plugin data and all, so the `ended`
 key is claimed `ENDED_CLAIM_AHEAD` before the end, with what the message needs kept in memory until then.
+That claim is a lease, `<process>@<unix time>`, renewed every `ENDED_HEARTBEAT` while it is held: a stop
+gives it back, and the claim of a process that was killed lapses `ENDED_LEASE` after its last renewal, when
+another process takes it over. So "your access has ended" is lost only when no process is running from
+`ENDED_LEASE` before the end until Teleport drops the request.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
@@ -37,7 +42,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from chatops_bot import metrics
 from chatops_bot.config import RemindersSettings
-from chatops_bot.notify import Notifier
+from chatops_bot.notify import Notifier, Outbound
 from commands import messages
 from commands.errors import BackendError, CompareFailed, NotFound
 from commands.model import AccessRequest, RequestState
@@ -46,8 +51,10 @@ from commands.reply import RequestCard
 
 logger = logging.getLogger(__name__)
 
-REMIND, NUDGE, ENDED = "remind:", "nudge:", "ended"
+REMIND, NUDGE, ENDED, SENT = "remind:", "nudge:", "ended", "sent"
 ENDED_CLAIM_AHEAD = timedelta(seconds=30)
+ENDED_HEARTBEAT = timedelta(seconds=5)  # how often a held "ended" claim is renewed
+ENDED_LEASE = timedelta(seconds=12)  # a claim not renewed for this long belongs to a process that died
 ENDED_GRACE = timedelta(minutes=10)  # how late "your access has ended" may still be sent
 RETRY = timedelta(seconds=30)  # a send that failed everywhere is tried again this much later
 SUPERSEDED = timedelta(minutes=1)  # a reminder this close to the next of its kind is left to that one
@@ -96,6 +103,8 @@ class _Tracked:
 class _Ending:
     request: AccessRequest
     cards: dict[str, str]
+    claim: str  # the `ended` value this process holds: `<process>@<unix time>` of its last renewal
+    renewed: datetime
 
 
 class Reminders:
@@ -170,8 +179,7 @@ class Reminders:
         held, self._ending = self._ending, {}
         for request_id, ending in held.items():
             with contextlib.suppress(BackendError):
-                await self.client.update_plugin_data(request_id, set={ENDED: ""},
-                                                     expect={ENDED: self.notifier.process})
+                await self.client.update_plugin_data(request_id, set={ENDED: ""}, expect={ENDED: ending.claim})
                 logger.info("stopping: left the ended reminder to the next bot process",
                             extra={"request_id": request_id, "teleport_user": ending.request.user})
 
@@ -186,6 +194,7 @@ class Reminders:
         for request_id, ending in self._ending.items():
             self._schedule(f"{request_id}#ended", ending.request.access_expires or self.clock.now(),
                            self._end, request_id)
+            self._schedule(f"{request_id}#beat", ending.renewed + ENDED_HEARTBEAT, self._beat, request_id)
 
     async def idle(self, poll: float = 0.01) -> None:
         """Returns once nothing is due now and nothing is being sent, twice in a row `poll` apart: a job
@@ -298,14 +307,19 @@ class Reminders:
     async def _claim_and_send(self, tracked: _Tracked, kind: str, items: list[Due], *, send: bool = True) -> None:
         request = tracked.request
         won: list[str] = []
+        claim = self._lease() if kind == "ended" else self.notifier.process
         try:
             for item in items:
                 try:
-                    await self.client.update_plugin_data(request.id, set={item.key: self.notifier.process},
-                                                         expect={item.key: ""})
+                    await self.client.update_plugin_data(request.id, set={item.key: claim}, expect={item.key: ""})
                     won.append(item.key)
                 except CompareFailed:
-                    pass  # sent (or being sent) by this bot before a restart, or by another bot process
+                    # Sent (or being sent) by this bot before a restart, or by another bot process; an "ended"
+                    # claim whose lease lapsed is taken over, one still held is looked at again when it would.
+                    taken = await self._take_over(tracked, item.key, claim) if kind == "ended" else "done"
+                    if taken == "held":
+                        return
+                    won += [item.key] if taken == "won" else []
                 tracked.handled.add(item.key)
             if not won or not send:
                 return
@@ -319,8 +333,9 @@ class Reminders:
             await self._release(tracked, won)
             return
         if kind == "ended":
-            self._ending[request.id] = _Ending(request, self.notifier.cards_of(data))
+            self._ending[request.id] = _Ending(request, self.notifier.cards_of(data), claim, self.clock.now())
             self._schedule(f"{request.id}#ended", request.access_expires or self.clock.now(), self._end, request.id)
+            self._schedule(f"{request.id}#beat", self.clock.now() + ENDED_HEARTBEAT, self._beat, request.id)
             return
         try:
             sent = await (self._remind(request) if kind == "remind" else self._nudge(request, data))
@@ -348,8 +363,8 @@ class Reminders:
 
     async def _remind(self, request: AccessRequest) -> bool:
         now = self.clock.now()
-        card = messages.expiry_reminder_card(request, now)
-        return await self._dm_requester(request, messages.expiry_reminder(request, now), card)
+        return await self._dm_requester(request, partial(messages.expiry_reminder, request, now),
+                                        partial(messages.expiry_reminder_card, request, now))
 
     async def _nudge(self, request: AccessRequest, data: dict[str, str]) -> bool:
         text = messages.nudge(request, self.clock.now())
@@ -365,22 +380,81 @@ class Reminders:
                     sends.append(self.notifier.outbounds[platform].dm(chat_id, text))
         return await _any_sent(request.id, "nudge", sends)
 
+    def _lease(self) -> str:
+        return f"{self.notifier.process}@{int(self.clock.now().timestamp())}"
+
+    async def _take_over(self, tracked: _Tracked, key: str, claim: str) -> str:
+        """What became of `key`, whose claim this process just found taken: "won" when the holder's lease had
+        lapsed and this process took it over, "held" while it has not (looked at again once it would),
+        "done" when it was sent (or is held in a form without a lease)."""
+        held = (await self.client.get_plugin_data(tracked.request.id)).get(key, "")
+        owner, _, since = held.partition("@")
+        if not held:
+            tracked.retry_at = self.clock.now()  # given back a moment ago: claim it again
+            return "held"
+        if not since.isdigit() or owner == self.notifier.process:
+            return "done"
+        lapses = datetime.fromtimestamp(int(since), UTC) + ENDED_LEASE
+        if self.clock.now() < lapses:
+            tracked.retry_at = lapses + timedelta(seconds=1)
+            return "held"
+        try:
+            await self.client.update_plugin_data(tracked.request.id, set={key: claim}, expect={key: held})
+        except CompareFailed:
+            return "done"
+        logger.warning("took over the ended reminder from bot process %s, whose claim lapsed", owner,
+                       extra={"request_id": tracked.request.id, "teleport_user": tracked.request.user})
+        return "won"
+
+    async def _beat(self, request_id: str) -> None:
+        """Renew a held "ended" claim, so that other processes know this one is alive; until it is sent."""
+        ending = self._ending.get(request_id)
+        if ending is None:
+            return
+        renewed = self._lease()
+        try:
+            await self.client.update_plugin_data(request_id, set={ENDED: renewed}, expect={ENDED: ending.claim})
+            self._ending[request_id] = replace(ending, claim=renewed, renewed=self.clock.now())
+        except CompareFailed:
+            # Another process judged this one dead and took the claim over: it sends the message now.
+            logger.warning("another bot process took over the ended reminder", extra={"request_id": request_id})
+            self._ending.pop(request_id, None)
+            self._unschedule(f"{request_id}#ended")
+            return
+        except BackendError:
+            pass  # gone with its access (NotFound), or Teleport is away: the message still goes out at the end
+        if request_id in self._ending:
+            at = self._ending[request_id].renewed + ENDED_HEARTBEAT
+            self._schedule(f"{request_id}#beat", max(at, self.clock.now() + ENDED_HEARTBEAT), self._beat,
+                           request_id)
+
     async def _end(self, request_id: str) -> None:
         ending = self._ending.pop(request_id, None)
+        self._unschedule(f"{request_id}#beat")
         if ending is None:
             return
         request = ending.request
         card = self.notifier.card(request, state=messages.access_ended_state(request))
         await _any_sent(request_id, "ended card", [self.notifier.outbound_for(key).update_card(ref, card)
                                                    for key, ref in ending.cards.items()])
-        if await self._dm_requester(request, messages.access_ended(request)):
+        if await self._dm_requester(request, partial(messages.access_ended, request)):
             metrics.REMINDERS_SENT.labels(kind="ended").inc()
             logger.info("sent ended reminder", extra={"request_id": request_id, "teleport_user": request.user})
+        # Settled: no process takes it over once the lease would have lapsed (if Teleport still has it).
+        with contextlib.suppress(BackendError):
+            await self.client.update_plugin_data(request_id, set={ENDED: SENT}, expect={ENDED: ending.claim})
 
-    async def _dm_requester(self, request: AccessRequest, text: str, card: RequestCard | None = None) -> bool:
-        """DM the requester on every platform they are linked on; True when at least one got it."""
+    async def _dm_requester(self, request: AccessRequest, text: Callable[[str], str],
+                            card: Callable[[str], RequestCard] | None = None) -> bool:
+        """DM the requester on every platform they are linked on, `text` (and `card`) made for their time
+        zone there; True when at least one got it."""
         linked = await self.notifier.chat_ids.chat_ids(request.user)
-        sends = [self.notifier.outbounds[platform].dm(chat_id, text, card)
+
+        async def send(outbound: Outbound, chat_id: str) -> str:
+            tz = await outbound.time_zone(chat_id)
+            return await outbound.dm(chat_id, text(tz), card(tz) if card is not None else None)
+
+        sends = [send(self.notifier.outbounds[platform], chat_id)
                  for platform, chat_id in linked.items() if platform in self.notifier.outbounds]
         if not sends:
             logger.warning("%s is linked to no chat platform: reminder not sent", request.user,

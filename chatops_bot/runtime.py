@@ -39,9 +39,9 @@ def outbounds(adapters: Sequence[ChatAdapter]) -> list[Outbound]:
     found: list[Outbound] = []
     for adapter in adapters:
         if isinstance(adapter, SlackAdapter):
-            found.append(SlackOutbound(adapter.client))
+            found.append(SlackOutbound(adapter.client, adapter.profiles))
         elif isinstance(adapter, MattermostAdapter):
-            found.append(MattermostNotifyOutbound(adapter.outbound, adapter.render))
+            found.append(MattermostNotifyOutbound(adapter.outbound, adapter.render, adapter.profiles))
     return [CountedOutbound(outbound) for outbound in found]
 
 

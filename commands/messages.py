@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands.approvals import Approval, Tally
 from commands.grammar import format_duration
@@ -51,10 +52,34 @@ def relative(when: datetime, now: datetime) -> str:
     return f"in {text}" if delta > timedelta(0) else f"{text} ago"
 
 
-def when(moment: datetime | None, now: datetime) -> str:
+def stamp(moment: datetime, tz: str = "", *, seconds: bool = False) -> str:
+    """A moment as the person reads it: in their own time zone with UTC beside it
+    (`2026-12-05 15:05 CET (14:05 UTC)`; the UTC date too when it differs), or in UTC alone when their zone
+    is unknown or not one this machine knows."""
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    utc = moment.astimezone(UTC)
+    zone = _zone(tz)
+    if zone is None:
+        return f"{utc:%Y-%m-%d {clock}} UTC"
+    local = utc.astimezone(zone)
+    same_day = local.date() == utc.date()
+    beside = f"{utc:{clock}} UTC" if same_day else f"{utc:%Y-%m-%d {clock}} UTC"
+    return f"{local:%Y-%m-%d {clock}} {local.tzname() or tz} ({beside})"
+
+
+def _zone(tz: str) -> ZoneInfo | None:
+    if not tz or tz.upper() in ("UTC", "ETC/UTC", "Z"):
+        return None
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def when(moment: datetime | None, now: datetime, tz: str = "") -> str:
     if moment is None:
         return "unknown"
-    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative(moment, now)})"
+    return f"{stamp(moment, tz)} ({relative(moment, now)})"
 
 
 def progress(request: AccessRequest, tally: Tally | None = None) -> str:
@@ -93,15 +118,17 @@ def card(
     web_url: str = "",
     title: str = "",
     tally: Tally | None = None,
+    tz: str = "",
 ) -> RequestCard:
-    """`tally`: the approvals the bot counted (`review.rules`), shown while the request is pending."""
+    """`tally`: the approvals the bot counted (`review.rules`), shown while the request is pending; `tz`: the
+    time zone of the one person who sees this card (a channel's cards stay in UTC)."""
     fields = [
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
         Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
         Field("State", state_line(request, tally)),
-        Field("Access until", when(request.access_expires, now)),
+        Field("Access until", when(request.access_expires, now, tz)),
     ]
     if request.resources:
         fields.insert(3, Field("Resources", names(request.resources)))
@@ -162,12 +189,12 @@ def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
     return f"You {verb} request {short_id(request_id)}.{after}"
 
 
-def already_resolved(request: AccessRequest, now: datetime) -> str:
+def already_resolved(request: AccessRequest, now: datetime, tz: str = "") -> str:
     deciders = [r for r in request.reviews if r.proposed_state is request.state]
     who = f" by {names([r.author for r in deciders])}" if deciders else ""
     at = deciders[-1].created if deciders and deciders[-1].created else None
-    stamp = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
-    return f"Request {short_id(request.id)} was already {STATE_LABEL[request.state].lower()}{who}{stamp}."
+    moment = f" at {stamp(at, tz)}" if at else ""
+    return f"Request {short_id(request.id)} was already {STATE_LABEL[request.state].lower()}{who}{moment}."
 
 
 def unknown_user(user: ChatUser, trait: str) -> str:
@@ -575,6 +602,16 @@ def notice_card(
                        actions=base.actions, web_url=base.web_url)
 
 
+def mattermost_unverified() -> str:
+    return ("Mattermost did not vouch for this action as yours (it was replayed, altered or too old), so "
+            "nothing was done. Try again; if it keeps happening, tell the bot's operator.")
+
+
+def mattermost_unverifiable() -> str:
+    return ("The bot cannot check actions with Mattermost right now, so nothing was done. Try again in a "
+            "minute; the bot's operator sees why in its log and in /readyz.")
+
+
 def automatic_note(card: str, needed: int) -> str:
     """A card's line about an automatic decision; `needed` > 1 when the approval is one of several."""
     if needed > 1:
@@ -610,7 +647,7 @@ def review_requested(request: AccessRequest) -> str:
     return f"{name(request.user)} asks for {names(request.roles)} and named you as a reviewer."
 
 
-def request_outcome(request: AccessRequest, web_url: str = "") -> str:
+def request_outcome(request: AccessRequest, web_url: str = "", tz: str = "") -> str:
     """The requester's DM once Teleport decided: who decided, why, when approved access ends, exactly, and
     how to use it: `tsh login --request-id`, or the request's page in the Web UI (`web_url`) when known."""
     label = STATE_LABEL[request.state]
@@ -618,7 +655,7 @@ def request_outcome(request: AccessRequest, web_url: str = "") -> str:
     until = ""
     if request.state is RequestState.APPROVED:
         if request.access_expires is not None:
-            until = f" Your access lasts until {request.access_expires:%Y-%m-%d %H:%M:%S} UTC."
+            until = f" Your access lasts until {stamp(request.access_expires, tz, seconds=True)}."
         web = f", or assume it in the Web UI: {web_url}" if web_url else ""
         until += f" To use it: `tsh login --request-id={request.id}`{web}."
     what = f"Your request for {names(request.roles)} ({short_id(request.id)})"
@@ -642,37 +679,37 @@ def request_expired(request: AccessRequest) -> str:
 # --- reminders: before access ends, when it has ended, and nudges for requests left waiting --------------
 
 
-def expiry_reminder(request: AccessRequest, now: datetime) -> str:
+def expiry_reminder(request: AccessRequest, now: datetime, tz: str = "") -> str:
     """The requester's DM before their access ends: what ends, exactly when, and how to keep it."""
     ends = request.access_expires or now
     return (
         f"Your {names(request.roles)} access ({short_id(request.id)}) ends {relative(ends, now)}, at "
-        f"{ends:%Y-%m-%d %H:%M:%S} UTC. Need longer? Click Extend to ask again for the same roles."
+        f"{stamp(ends, tz, seconds=True)}. Need longer? Click Extend to ask again for the same roles."
     )
 
 
-def expiry_reminder_card(request: AccessRequest, now: datetime) -> RequestCard:
+def expiry_reminder_card(request: AccessRequest, now: datetime, tz: str = "") -> RequestCard:
     """The reminder's card: the access that is ending, and Extend (a new request, pre-filled)."""
     ends = request.access_expires or now
     fields = (
         Field("Request", request.id),
         Field("Roles", names(request.roles)),
-        Field("Access until", when(request.access_expires, now)),
+        Field("Access until", when(request.access_expires, now, tz)),
     )
     return RequestCard(request=request, title=f"Your {names(request.roles)} access ends {relative(ends, now)}",
                        fields=fields, actions=(Action.EXTEND,))
 
 
-def access_ended(request: AccessRequest) -> str:
+def access_ended(request: AccessRequest, tz: str = "") -> str:
     ends = request.access_expires
-    at = f" at {ends:%Y-%m-%d %H:%M:%S} UTC" if ends is not None else ""
+    at = f" at {stamp(ends, tz, seconds=True)}" if ends is not None else ""
     return (f"Your {names(request.roles)} access ({short_id(request.id)}) ended{at}. "
             "Use /access request to ask again.")
 
 
 def access_ended_state(request: AccessRequest) -> str:
     ends = request.access_expires
-    return f"Approved; access ended at {ends:%Y-%m-%d %H:%M} UTC" if ends is not None else "Access ended"
+    return f"Approved; access ended at {stamp(ends)}" if ends is not None else "Access ended"
 
 
 def nudge(request: AccessRequest, now: datetime) -> str:

@@ -198,3 +198,4 @@ class ChatUser:
     id: str
     name: str = ""
     email: str = ""
+    tz: str = ""  # the IANA time zone the platform has for them ("Europe/Paris"); "" when it does not say

@@ -31,7 +31,8 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
             await _check_reviewers(command, preview, ctx)
     request = await _create(command, user, ctx)
     now = ctx.clock.now()
-    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request))
+    card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request),
+                         tz=invocation.actor.tz)
     return Reply(text=messages.created(request), cards=(card,))
 
 

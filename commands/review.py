@@ -39,7 +39,7 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
     if not decision.allowed:
         raise PermissionRefused(messages.refused(decision.reason))
     if request.state is not RequestState.PENDING:
-        raise UsageError(messages.already_resolved(request, ctx.clock.now()))
+        raise UsageError(messages.already_resolved(request, ctx.clock.now(), invocation.actor.tz))
     if any(r.author == name for r in request.reviews):
         raise UsageError(messages.already_reviewed(request.id))
     web_only = sorted(ctx.config.web_only_roles.intersection(request.roles))
@@ -51,7 +51,7 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
     state = RequestState.APPROVED if command.approve else RequestState.DENIED
     mode = ctx.config.review_mode
     if ctx.config.uses_rules:
-        return await _by_rules(command, invocation.platform, name, request, ctx)
+        return await _by_rules(command, invocation.platform, name, request, ctx, invocation.actor.tz)
     if mode == "resolve":
         await ctx.backend.set_state(
             request.id,
@@ -78,7 +78,7 @@ def _denials_needed(request: AccessRequest) -> int:
 
 
 async def _by_rules(
-    command: ReviewCommand, platform: str, name: str, request: AccessRequest, ctx: Context
+    command: ReviewCommand, platform: str, name: str, request: AccessRequest, ctx: Context, tz: str
 ) -> Reply:
     """`review.rules`: a denial resolves at once; an approval is counted, and the one reaching the count
     resolves, naming every approver in Teleport's reason and Delegator."""
@@ -105,7 +105,7 @@ async def _by_rules(
         # Counted before, but the state was never set (Teleport failed then): finish, unless already done.
         current = await ctx.backend.get_request(request.id)
         if current.state is not RequestState.PENDING:
-            raise UsageError(messages.already_resolved(current, ctx.clock.now()))
+            raise UsageError(messages.already_resolved(current, ctx.clock.now(), tz))
     await ctx.backend.set_state(
         request.id,
         state=RequestState.APPROVED,

@@ -27,5 +27,5 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
     )
     actions = (Action.APPROVE, Action.DENY) if may_review else ()
     card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id),
-                         tally=await ctx.tally(request))
+                         tally=await ctx.tally(request), tz=invocation.actor.tz)
     return Reply(text=f"Request {messages.short_id(request.id)}", cards=(card,))

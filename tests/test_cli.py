@@ -327,3 +327,19 @@ def test_every_subcommand_that_reads_a_config_says_what_it_reads() -> None:
         assert len(parser._option_string_actions["-c"].help or "") > 40, name
     shown = " ".join(run("serve", "--help").stdout.split())
     assert "-c CONFIG, --config CONFIG" in shown and "the secrets it names" in shown
+
+
+def test_check_config_warns_when_mattermost_calls_the_bot_over_plain_http_to_another_host(tmp_path: Path) -> None:
+    def config(public_url: str) -> Path:
+        path = tmp_path / f"config-{len(list(tmp_path.iterdir()))}.yaml"
+        path.write_text("teleport:\n  addr: auth.example.com:3025\n  identity_file: id\n"
+                        "mattermost:\n  url: https://chat.example.com\n  bot_token: t\n  command_tokens: [c]\n"
+                        f"  action_secret: {'s' * 32}\n  public_url: {public_url}\n")
+        return path
+
+    warned = run("check-config", "-c", str(config("http://chatops.internal:8080")))
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: mattermost.public_url is plain HTTP to another host" in warned.stdout
+    for quiet in ("https://chatops.example.com", "http://127.0.0.1:8080", "http://localhost:8080"):
+        result = run("check-config", "-c", str(config(quiet)))
+        assert result.returncode == 0 and "warning" not in result.stdout, (quiet, result.stdout)

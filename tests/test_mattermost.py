@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from conftest import ClientFactory, FixedClock, Unchanged
 from mattermostautodriver import AsyncTypedDriver
 from mattermostautodriver.exceptions import InvalidOrMissingParameters, UnknownMattermostError
 
@@ -56,7 +57,6 @@ from commands import messages
 from commands.context import CommandConfig, Context
 from commands.model import AccessRequest, Capabilities, RequestState
 from commands.reply import Action
-from conftest import ClientFactory, FixedClock, Unchanged
 
 
 def _id(prefix: str) -> str:
@@ -141,8 +141,14 @@ class Bot:
 
 
 @pytest.fixture
+def key_published() -> bool:
+    """Whether Mattermost answers the bot's read of its signing key at start (parametrize to say not)."""
+    return True
+
+
+@pytest.fixture
 async def served(
-    mm: DevMattermost, teleport: DevTeleport, ctx: Context, match_email: bool
+    mm: DevMattermost, teleport: DevTeleport, ctx: Context, match_email: bool, key_published: bool
 ) -> AsyncIterator[Bot]:
     """The bot as `chatops-bot` runs it: the adapter started (logged in), its routes served by uvicorn."""
     sock = socket.socket()
@@ -150,6 +156,8 @@ async def served(
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = settings_for(mm, teleport, url, match_email=match_email)
     adapter = build(settings, ctx, retry=FAST_RETRY)
+    if not key_published:
+        mm.fail_next("GET /api/v4/config/client", 500, times=100)
     await adapter.start()
     server = PromptServer(uvicorn.Config(build_app([adapter]), log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -245,8 +253,10 @@ async def test_typed_request_reaches_teleport_as_the_user_the_trait_names(
     assert fields["Request"] == (stored.id.replace("-", "\\-"), True)
     assert fields["Reason"] == ("INC\\-4411 replica lag", True)
     assert "State" not in fields and "actions" not in card  # alice cannot review her own request
-    # Nothing but the bot's own login reached Mattermost: the answer is the command response.
-    assert [(c.method, c.path) for c in mm.calls] == [("GET", "/api/v4/users/me")]
+    # Nothing but the bot's start (its login, the server's signing key) and alice's profile (her time zone)
+    # reached Mattermost: the answer is the command response.
+    assert [(c.method, c.path) for c in mm.calls] == [("GET", "/api/v4/users/me"), ("GET", "/api/v4/config/client"),
+                                                      ("GET", f"/api/v4/users/{ALICE.id}")]
 
 
 @pytest.mark.parametrize("token", [COMMAND_TOKEN, ROTATED_TOKEN])
@@ -281,7 +291,7 @@ async def test_wrong_or_missing_token_is_refused_with_401_and_nothing_runs(
             response = await served.http.post("/mattermost/command", content=body, headers=sent)
             assert (response.status_code, response.text) == (401, "unauthorized")
     assert requests(teleport) == []
-    assert len(mm.calls) == 1  # the login
+    assert len(mm.calls) == 2  # the login and the signing key, at start
 
 
 async def test_token_in_the_form_alone_is_enough(
@@ -398,6 +408,76 @@ async def test_forged_action_context_is_refused_with_403_and_nothing_runs(
         broken = await served.http.post("/mattermost/actions", content=b"{not json")
         assert broken.status_code == 400
     assert {r.state for r in requests(teleport)} == {RequestState.PENDING}
+
+
+async def test_a_click_mattermost_did_not_sign_for_the_clicker_now_and_once_is_refused(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The `user_id` of a click is believed only with a trigger ID the server signed for that user, moments
+    ago, used once: a captured click cannot approve as someone else, again, or later (issue 13, item 1)."""
+    request_id = await typed_request(served, mm)
+    post_id = await channel_card(served, teleport, request_id)
+    url, genuine = mm.click(post_id, "Approve", user_id=BOB.id)
+    carol_trigger = mm.issue_trigger_id(CAROL.id)
+    old = mm.issue_trigger_id(BOB.id, at_ms=int((time.time() - 120) * 1000))
+    other_server = DevMattermost(team=TEAM, users=[ALICE, BOB, CAROL], channels=[ACCESS]).issue_trigger_id(BOB.id)
+    attempts = {
+        "bob's click carrying carol's trigger": {**genuine, "trigger_id": carol_trigger},
+        "carol's user ID on bob's click": {**genuine, "user_id": CAROL.id, "user_name": "carol"},
+        "a trigger two minutes old": {**genuine, "trigger_id": old},
+        "a trigger another server signed": {**genuine, "trigger_id": other_server},
+        "no trigger": {k: v for k, v in genuine.items() if k != "trigger_id"},
+        "garbage": {**genuine, "trigger_id": "é" * 40},
+    }
+    unverified = {"ephemeral_text": messages.mattermost_unverified(), "skip_slack_parsing": True}
+    with Unchanged(teleport), caplog.at_level(logging.WARNING):
+        for what, body in attempts.items():
+            response = await click(served, url, body)
+            assert (response.status_code, response.json()) == (200, unverified), what
+    assert sum("refused a Mattermost click" in r.getMessage() for r in caplog.records) == len(attempts)
+    assert not any(carol_trigger in r.getMessage() for r in caplog.records)  # triggers are not logged
+
+    first = await click(served, url, genuine)
+    assert teleport.store.request(request_id).state is RequestState.APPROVED
+    assert first.json()["ephemeral_text"].startswith("You approved request")
+    replayed = await click(served, url, genuine)
+    assert replayed.json() == unverified
+
+
+async def test_a_slash_command_is_believed_only_with_a_trigger_signed_for_its_user(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport
+) -> None:
+    """A command token that leaked is not enough to act as anyone: the user must be the one Mattermost signed."""
+    body, headers = command_form(mm, ALICE, "request dba INC-1")
+    as_bob = body.replace(ALICE.id.encode(), BOB.id.encode())
+    with Unchanged(teleport):
+        response = await served.http.post("/mattermost/command", content=as_bob, headers=headers)
+    assert response.json()["text"] == messages.mattermost_unverified()
+    assert (await served.http.post("/mattermost/command", content=body, headers=headers)).json()["text"].startswith(
+        "Requested dba for alice")
+    with Unchanged(teleport):
+        again = await served.http.post("/mattermost/command", content=body, headers=headers)
+    assert again.json()["text"] == messages.mattermost_unverified()
+
+
+@pytest.mark.parametrize("key_published", [False])
+async def test_without_the_servers_key_every_click_is_refused_and_readyz_says_why(
+    served: Bot, mm: DevMattermost, teleport: DevTeleport
+) -> None:
+    """The key could not be read at start (Mattermost answered 500): nothing is believed until it is."""
+    assert "cannot verify clicks and commands" in (await served.adapter.why_not_ready() or "")
+    request_id = (await served.adapter.ctx.backend.create_request(user="alice", roles=["dba"], reason="INC-1")).id
+    post_id = await channel_card(served, teleport, request_id)
+    url, body = mm.click(post_id, "Approve", user_id=BOB.id)
+    with Unchanged(teleport):
+        response = await click(served, url, body)
+    assert response.json()["ephemeral_text"] == messages.mattermost_unverifiable()
+
+    mm.clear_faults()
+    await served.adapter.triggers.load()  # what the next click does once a minute has passed
+    assert await served.adapter.why_not_ready() is None
+    url, body = mm.click(post_id, "Approve", user_id=BOB.id)
+    assert (await click(served, url, body)).json()["ephemeral_text"].startswith("You approved request")
 
 
 # --- text safety ------------------------------------------------------------------------------------------
@@ -782,8 +862,10 @@ async def test_extend_that_cannot_open_the_dialog_says_so_and_changes_nothing(
     request_id = await typed_request(served, mm)
     post_id = await extend_dm(served, teleport, request_id)
     url, body = mm.click(post_id, "Extend", user_id=ALICE.id)
+    # Genuine, so the bot accepts it, but older than the server lets a dialog be opened with.
+    stale = mm.issue_trigger_id(ALICE.id, at_ms=int((time.time() - 45) * 1000))
     with Unchanged(teleport):
-        response = await click(served, url, {**body, "trigger_id": "not-a-trigger-id"})
+        response = await click(served, url, {**body, "trigger_id": stale})
     assert response.status_code == 200
     not_opened = messages.request_form_not_opened()
     assert response.json() == {"ephemeral_text": not_opened, "skip_slack_parsing": True}

@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from chatops_bot.server import build_app
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.watcher import Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
+from commands import messages
 from commands.model import AccessRequest, RequestState
 from conftest import ClientFactory, FixedClock
 from test_watcher import (  # noqa: F401  (fixtures)
@@ -219,6 +220,24 @@ async def test_reminders_at_each_lead_then_access_ended_with_the_card_updated(
     assert len((await alice_hears(slack, mm, "ended at"))[0]) == 1
 
 
+async def test_each_dm_shows_the_time_in_the_zone_the_person_set_on_that_platform(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    slack.users["U0ALICE"] = replace(slack.users["U0ALICE"], tz="Asia/Kolkata")
+    mm.set_time_zone(MM_USERS["alice"].id, "America/New_York")
+    bot = await make_bot()
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    await moment(clock, ends - timedelta(seconds=10), bot)
+    await moment(clock, ends + timedelta(seconds=1), bot)
+    on_slack, on_mm = await alice_hears(slack, mm, "ended at")
+    assert on_slack == [f"Your dba access ({request.id[-8:]}) ended at {messages.stamp(ends, 'Asia/Kolkata', seconds=True)}. "
+                        "Use /access request to ask again."]
+    assert messages.stamp(ends, "America/New_York", seconds=True) in on_mm[0]
+    assert " UTC)" in on_slack[0] and ("EST " in on_mm[0] or "EDT " in on_mm[0])
+
+
 async def test_a_lead_that_passed_before_the_approval_is_skipped(
         make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
     slack, mm = platforms
@@ -331,6 +350,54 @@ async def test_a_bot_stopped_in_the_last_seconds_leaves_access_ended_to_the_next
     assert await alice_hears(slack, mm, "ended at") == ([ended], [ended])
 
 
+async def crash(bot: Bot) -> None:
+    """The bot process as kill -9 leaves it: nothing given back, nothing finished."""
+    bot.reminders.scheduler.shutdown(wait=False)
+    for task in list(bot.reminders._firing):
+        task.cancel()
+    bot.task.cancel()
+    await asyncio.gather(bot.task, return_exceptions=True)
+    for adapter in reversed(bot.adapters):
+        await adapter.stop()
+    await bot.client.close()
+
+
+async def test_a_bot_killed_in_the_last_seconds_leaves_access_ended_to_the_next(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """kill -9 after claiming "ended": the claim is a lease the dead process no longer renews, and the next
+    process takes it over once it lapses, in time for the end (issue 13, item 8)."""
+    slack, mm = platforms
+    first = await make_bot(before_expiry=[])
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    await moment(clock, ends - timedelta(seconds=25), first)  # claimed, renewed at -25 s for the last time
+    await crash(first)
+
+    second = await make_bot(before_expiry=[])
+    with caplog.at_level(logging.WARNING, logger="chatops_bot.reminders"):
+        await moment(clock, ends - timedelta(seconds=20), second)  # held, by all it can tell: not yet
+        await moment(clock, ends - timedelta(seconds=15), second)
+        await moment(clock, ends - timedelta(seconds=10), second)  # lapsed: taken over
+        await moment(clock, ends + timedelta(seconds=1), second)
+    ended = f"Your dba access ({request.id[-8:]}) ended at {utc(ends)}. Use /access request to ask again."
+    assert await alice_hears(slack, mm, "ended at") == ([ended], [ended])
+    assert any("took over the ended reminder" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_live_holder_keeps_its_claim_by_renewing_it(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    slack, mm = platforms
+    one, two = await make_bot(before_expiry=[]), await make_bot(before_expiry=[])
+    request = await approved_dba(client_for, slack, mm)
+    ends = request.access_expires
+    assert ends is not None
+    for seconds in range(-28, 2, 4):  # time passing in steps shorter than a renewal: both alive throughout
+        await moment(clock, ends + timedelta(seconds=seconds), one, two)
+    assert tuple(len(x) for x in await alice_hears(slack, mm, "ended at")) == (1, 1)
+
+
 async def test_two_bot_processes_send_each_reminder_once(
         make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
     slack, mm = platforms
@@ -339,7 +406,8 @@ async def test_two_bot_processes_send_each_reminder_once(
     ends = request.access_expires
     assert ends is not None
     await eventually(holds(lambda: one.reminders.jobs == two.reminders.jobs == 1))
-    for lead in (timedelta(minutes=15), timedelta(minutes=5), timedelta(seconds=20), -timedelta(seconds=1)):
+    leads = (timedelta(minutes=15), timedelta(minutes=5), *(timedelta(seconds=s) for s in range(28, -2, -4)))
+    for lead in leads:  # through the last half minute in steps shorter than a renewal, as time passes
         await moment(clock, ends - lead + timedelta(seconds=1), one, two)
     on_slack, on_mm = await alice_hears(slack, mm, "ends in")
     assert (len(on_slack), len(on_mm)) == (2, 2)

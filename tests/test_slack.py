@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import time
+from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -986,3 +987,16 @@ async def test_socket_mode_names_the_app_token_when_slack_refuses_it(
     with pytest.raises(SlackStartError, match=r"^slack\.app_token: Slack refused the app-level token \(invalid_auth\)"):
         await adapter.start()
     assert socket_slack.sockets == []
+
+
+async def test_times_in_a_reply_are_in_the_persons_own_time_zone_with_utc_beside(
+        slackbot: SlackBot, slack: DevSlack, teleport: DevTeleport) -> None:
+    """Slack knows each member's time zone (`users.info` `tz`): a reply shows their local time, and UTC."""
+    slack.users["U0ALICE"] = replace(slack.users["U0ALICE"], tz="Australia/Sydney")
+    answer = (await slackbot.command("U0ALICE", TYPED)).json()
+    request = only_request(teleport)
+    assert request.access_expires is not None
+    local = request.access_expires.astimezone(ZoneInfo("Australia/Sydney"))
+    utc = request.access_expires
+    utc_text = f"{utc:%H:%M} UTC" if local.date() == utc.date() else f"{utc:%Y-%m-%d %H:%M} UTC"
+    assert f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_text})" in json.dumps(answer["blocks"])

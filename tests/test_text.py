@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from commands import messages
 from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text, truncate
 
 WJ = "\u2060"
@@ -190,3 +192,21 @@ def test_output_is_always_harmless_and_within_the_limit(text: str, limit: int, m
 def test_making_text_safe_twice_changes_nothing(text: str, multiline: bool) -> None:
     once = safe_text(text, limit=10_000, multiline=multiline)
     assert safe_text(once, limit=10_000, multiline=multiline) == once
+
+
+@pytest.mark.parametrize(("tz", "expected"), [
+    ("", "2026-12-05 14:05 UTC"),
+    ("UTC", "2026-12-05 14:05 UTC"),
+    ("Mars/Olympus_Mons", "2026-12-05 14:05 UTC"),  # not a zone this machine knows: UTC alone
+    ("Europe/Paris", "2026-12-05 15:05 CET (14:05 UTC)"),
+    ("America/New_York", "2026-12-05 09:05 EST (14:05 UTC)"),
+    ("Australia/Sydney", "2026-12-06 01:05 AEDT (2026-12-05 14:05 UTC)"),  # the UTC date too when it differs
+    ("Asia/Kolkata", "2026-12-05 19:35 IST (14:05 UTC)"),
+])
+def test_a_moment_is_shown_in_the_persons_zone_with_utc_beside(tz: str, expected: str) -> None:
+    assert messages.stamp(datetime(2026, 12, 5, 14, 5, 30, tzinfo=UTC), tz) == expected
+
+
+def test_summer_time_is_the_zones_own_and_seconds_are_shown_when_asked() -> None:
+    july = datetime(2026, 7, 1, 14, 5, 30, tzinfo=UTC)
+    assert messages.stamp(july, "Europe/Paris", seconds=True) == "2026-07-01 16:05:30 CEST (14:05:30 UTC)"

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -234,10 +235,25 @@ class Settings(Section):
         """(key path, where it will come from) for each secret a read-only load left unresolved."""
         return list(_pending(self, ""))
 
+    def transport_warnings(self) -> list[str]:
+        """Plain-HTTP hops that leave this host: what travels on them can be read on the way."""
+        found = []
+        if self.mattermost is not None and _plain_http_off_host(self.mattermost.public_url):
+            found.append("mattermost.public_url is plain HTTP to another host: Mattermost's calls to the bot "
+                         "(who acted, reasons, request IDs) can be read on the way; serve it over HTTPS "
+                         "(clicks stay unforgeable either way: docs/mattermost.md, section 7)")
+        return found
+
     def slack_channel_names(self) -> list[str]:
         """The `#name` Slack recipients: finding them needs the `channels:read` scope."""
         routes = self.routing.role_to_recipients.slack.values()
         return sorted({name for names in routes for name in names if SLACK_CHANNEL_NAME.fullmatch(name)})
+
+
+def _plain_http_off_host(url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "http" and host not in ("localhost", "::1") and not host.startswith("127.")
 
 
 class _SummaryDumper(yaml.SafeDumper):

@@ -13,17 +13,20 @@ import base64
 import binascii
 import copy
 import hashlib
-import hmac
 import json
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,6 +64,7 @@ class MMUser:
     is_bot: bool = False
     token: str | None = None  # a personal access token, so tests can act as this user too
     roles: str = "system_user"  # "system_admin system_user" for an admin
+    tz: str = ""  # a time zone the user chose (manualTimezone); "" leaves the automatic one, unset
 
     @property
     def is_admin(self) -> bool:
@@ -198,7 +202,8 @@ class DevMattermost:
         self._commands: dict[str, dict[str, Any]] = {}
         self._dialogs: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
-        self._trigger_key = secrets.token_bytes(32)
+        # The server's AsymmetricSigningKey (app/server.go ensureAsymmetricSigningKey): ECDSA P-256.
+        self._trigger_key = ec.generate_private_key(ec.SECP256R1())
         self._trigger_ttl = trigger_ttl  # ServiceSettings.OutgoingIntegrationRequestsTimeout, default 30 s
         self._timer = timer
         self.calls: list[Call] = []
@@ -270,16 +275,32 @@ class DevMattermost:
         fault.until = self._timer.monotonic() + seconds
         self._faults.append(fault)
 
+    def set_time_zone(self, user_id: str, tz: str) -> None:
+        """The user picks a time zone in their settings (`manualTimezone`, automatic off)."""
+        self._users[user_id] = replace(self._users[user_id], tz=tz)
+
+    def clear_faults(self) -> None:
+        """Every injected fault is over: calls are answered as usual again."""
+        self._faults.clear()
+
     def remove_user(self, user_id: str) -> None:
         """The account is gone (deleted, say): calls naming it get the server's 4xx answers from now on."""
         user = self._users.pop(user_id)
         self._tokens.pop(user.token, None)
 
-    def issue_trigger_id(self, user_id: str = "") -> str:
-        """A trigger id shaped like the server's: base64 of `client_id:user_id:millis:signature`."""
-        data = f"{new_id()}:{user_id}:{_now_ms()}:"
-        signature = base64.b64encode(hmac.new(self._trigger_key, data.encode(), "sha256").digest()).decode()
-        return base64.b64encode((data + signature).encode()).decode()
+    def issue_trigger_id(self, user_id: str = "", *, at_ms: int | None = None) -> str:
+        """A trigger id as the server makes one (model/integration_action.go GenerateTriggerId): base64 of
+        `client_id:user_id:millis:signature`, the signature ECDSA P-256 (ASN.1 DER, base64) over SHA-256 of
+        `client_id:user_id:millis:`. `at_ms`: when it was issued (a stale one, for tests)."""
+        data = f"{new_id()}:{user_id}:{_now_ms() if at_ms is None else at_ms}:"
+        der = self._trigger_key.sign(data.encode(), ec.ECDSA(hashes.SHA256()))
+        return base64.b64encode((data + base64.b64encode(der).decode()).encode()).decode()
+
+    @property
+    def signing_public_key(self) -> str:
+        """`AsymmetricSigningPublicKey` as the client config publishes it: base64 of the DER public key."""
+        der = self._trigger_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(der).decode()
 
     def _verify_trigger(self, trigger_id: str) -> str:
         def fail(suffix: str, message: str) -> ApiError:
@@ -299,10 +320,12 @@ class DevMattermost:
             message += f"Trigger IDs live for a maximum of {ttl}."
             raise fail("expired", message)
         data = f"{client_id}:{user_id}:{millis}:"
-        expected = base64.b64encode(hmac.new(self._trigger_key, data.encode(), "sha256").digest()).decode()
-        if not hmac.compare_digest(signature, expected):
+        try:
+            self._trigger_key.public_key().verify(base64.b64decode(signature), data.encode(),
+                                                  ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, binascii.Error, ValueError):
             message = "Signature verification failed of trigger ID for interactive dialog."
-            raise fail("verify_signature_failed", message)
+            raise fail("verify_signature_failed", message) from None
         return user_id
 
     # -- HTTP plumbing ---------------------------------------------------------------------------
@@ -678,8 +701,9 @@ class DevMattermost:
 
     async def _client_config(self, ctx: _Ctx) -> tuple[int, Any]:
         # api4/config.go getClientConfig (format=old): every value a string.
+        # AsymmetricSigningPublicKey is public (app/config.go ClientConfigWithComputed), to anyone.
         return 200, {"ShowEmailAddress": str(self.show_email).lower(), "EnableCommands": "true",
-                     "SiteURL": self.url}  # fmt: skip
+                     "SiteURL": self.url, "AsymmetricSigningPublicKey": self.signing_public_key}  # fmt: skip
 
     async def _patch_config(self, ctx: _Ctx) -> tuple[int, Any]:
         if not ctx.caller.is_admin:
@@ -930,7 +954,10 @@ def _user_json(user: MMUser) -> dict[str, Any]:
     return {"id": user.id, "create_at": 0, "update_at": 0, "delete_at": 0, "username": user.username,
             "auth_data": "", "auth_service": "", "email": user.email, "nickname": "", "first_name": "",
             "last_name": "", "position": "", "roles": "system_user", "locale": "en",
-            "is_bot": user.is_bot}  # fmt: skip
+            "is_bot": user.is_bot,
+            # model.User.Timezone as a real 5.36 server answers it: strings, "true"/"false" included.
+            "timezone": {"automaticTimezone": "", "manualTimezone": user.tz,
+                         "useAutomaticTimezone": "false" if user.tz else "true"}}  # fmt: skip
 
 
 def _channel_json(channel: MMChannel) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class SlackUser:
     real_name: str = ""
     is_bot: bool = False
     deleted: bool = False
+    tz: str = "Etc/UTC"  # users.info `tz`: Slack always has one (the workspace's, unless the member set theirs)
 
 
 DEFAULT_USERS = (
@@ -661,7 +662,7 @@ def _user_json(user: SlackUser) -> dict[str, Any]:
     if user.is_bot:
         profile["bot_id"] = BOT_ID
     return {"id": user.id, "team_id": TEAM_ID, "name": user.name, "real_name": user.real_name,
-            "deleted": user.deleted, "is_bot": user.is_bot, "is_app_user": False, "tz": "Etc/UTC",
+            "deleted": user.deleted, "is_bot": user.is_bot, "is_app_user": False, "tz": user.tz,
             "profile": profile}
 
 

@@ -11,19 +11,26 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import yaml
+from conftest import free_port
 from mattermostautodriver.exceptions import NotEnoughPermissions
+from mm_sites import Site, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from chatops_bot import logs
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
-from chatops_bot.config import Settings
-from chatops_bot.devstack.pki import write_identity_file
+from chatops_bot.adapters.mattermost.trigger import Triggers
+from chatops_bot.config import MattermostSettings, Settings
+from chatops_bot.devstack.loopback import LoopbackServer
 from chatops_bot.devstack.mattermost import new_id
+from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.teleport import DevTeleport
-from conftest import free_port
-from mm_sites import Site, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
 
 BIN = str(Path(sys.executable).parent / "chatops-bot")
 SECRET = "an action secret of at least thirty-two characters"
@@ -175,3 +182,42 @@ async def test_refusals_read_the_same_on_the_stand_in_as_on_a_real_mattermost(
     real, stand_in = await refusals(real_site), await refusals(stand_in_site)
     for on_real, on_stand_in in zip(real, stand_in, strict=True):
         assert on_stand_in == on_real
+
+
+async def test_the_trigger_id_proves_who_acted_on_the_stand_in_as_on_a_real_mattermost(site: Site) -> None:
+    """Both servers sign the trigger ID of a slash command for the user who typed it, with the key their
+    client config publishes: the bot believes it for that user once, and for no one else (issue 13, item 1)."""
+    forms: list[dict[str, str]] = []
+
+    async def capture(request: Request) -> JSONResponse:
+        forms.append({k: v[0] for k, v in parse_qs((await request.body()).decode()).items()})
+        return JSONResponse({"text": "seen"})
+
+    listener = LoopbackServer(Starlette(routes=[Route("/", capture, methods=["POST"])]))
+    port = await listener.start()
+    try:
+        trigger = "trig" + new_id()[:8]
+        made = await site.api("POST", "/commands", "admin", {"team_id": site.team_id, "trigger": trigger,
+                                                             "url": f"http://127.0.0.1:{port}/", "method": "P"})
+        assert made.status_code == 201, made.text
+        ran = await site.api("POST", "/commands/execute", "alice",
+                             {"channel_id": site.channel_id, "command": f"/{trigger} hi"})
+        assert ran.status_code == 200, ran.text
+    finally:
+        await listener.stop()
+    (form,) = forms
+    assert form["user_id"] == site.ids["alice"]
+
+    settings = MattermostSettings(url=site.url, bot_token=site.bot_token, command_tokens=("x" * 26,),
+                                  action_secret=SECRET, public_url="http://127.0.0.1:9")
+    outbound = MattermostOutbound.from_settings(settings)
+    triggers = Triggers(outbound)
+    try:
+        await outbound.login()
+        await triggers.load()
+    finally:
+        await outbound.close()
+    assert triggers.problem is None
+    assert await triggers.refusal(form["trigger_id"], site.ids["bob"], "slash command") is not None
+    assert await triggers.refusal(form["trigger_id"], site.ids["alice"], "slash command") is None
+    assert await triggers.refusal(form["trigger_id"], site.ids["alice"], "slash command") is not None

@@ -22,6 +22,7 @@ from chatops_bot.adapters.base import run_command
 from chatops_bot.adapters.mattermost import signing, web
 from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.render import Renderer
+from chatops_bot.adapters.mattermost.trigger import Triggers
 from commands import messages
 from commands.context import Context
 from commands.errors import CommandError
@@ -35,8 +36,9 @@ Actor = Callable[[str, str], Awaitable[ChatUser]]
 
 class ActionHandler:
     def __init__(self, *, ctx: Context, renderer: Renderer, secret: bytes, actor: Actor,
-                 dialog: RequestDialog) -> None:  # fmt: skip
+                 dialog: RequestDialog, triggers: Triggers) -> None:  # fmt: skip
         self.ctx, self.renderer, self.secret, self.actor, self.dialog = ctx, renderer, secret, actor, dialog
+        self.triggers = triggers
 
     async def click(self, request: Request) -> Response:
         body = await web.read_body(request)
@@ -50,11 +52,15 @@ class ActionHandler:
             # Mattermost never sends a context the bot did not write: this did not come from a real click.
             logger.warning("refused a click whose context the bot did not sign (user %r)", user_id[:64])
             return PlainTextResponse("forbidden", 403)
+        trigger_id = web.text_of(payload.get("trigger_id"))
+        refusal = await self.triggers.refusal(trigger_id, user_id, "click")
+        if refusal is not None:
+            return JSONResponse(self.renderer.action_response(refusal))
         actor = await self.actor(user_id, web.text_of(payload.get("user_name")))
         channel = web.text_of(payload.get("channel_id"))
         if verified.action == Action.EXTEND.value:
             invocation = Invocation("mattermost", actor, "request", channel)
-            return await self._extend(invocation, verified.request_id, web.text_of(payload.get("trigger_id")))
+            return await self._extend(invocation, verified.request_id, trigger_id)
         invocation = Invocation(
             platform="mattermost",
             actor=actor,

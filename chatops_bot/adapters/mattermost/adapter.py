@@ -13,8 +13,6 @@ import re
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-import httpx
-from mattermostautodriver.exceptions import InvalidMattermostError, MattermostError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -25,6 +23,8 @@ from chatops_bot.adapters.mattermost.actions import ActionHandler
 from chatops_bot.adapters.mattermost.dialogs import RequestDialog
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound, RetryPolicy
 from chatops_bot.adapters.mattermost.render import Renderer
+from chatops_bot.adapters.mattermost.trigger import Triggers
+from chatops_bot.adapters.profiles import Profiles
 from chatops_bot.config import MattermostSettings, Settings
 from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import Context
@@ -64,8 +64,10 @@ class MattermostAdapter:
             ctx=ctx, outbound=outbound, renderer=self.render, secret=secret, url=public + DIALOGS_PATH,
             actor=self.actor, spawn=self.spawn,
         )
+        self.triggers = Triggers(outbound)
+        self.profiles = Profiles(outbound.profile, platform="mattermost")
         self.actions = ActionHandler(ctx=ctx, renderer=self.render, secret=secret, actor=self.actor,
-                                     dialog=self.dialog)  # fmt: skip
+                                     dialog=self.dialog, triggers=self.triggers)  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -78,13 +80,16 @@ class MattermostAdapter:
 
     async def start(self) -> None:
         await self.outbound.login()
+        await self.triggers.load()
         # Routes that cannot work (a channel the bot is not in, e-mail hidden by the server) are said
         # once here and skipped, rather than failing, and being retried, on every card.
         for finding in await preflight.check(self.outbound, self.recipients, match_email=self.match_email):
             (logger.error if finding.fatal else logger.warning)("%s", finding.text)
 
     async def why_not_ready(self) -> str | None:
-        return None if self.outbound.bot_user_id else "not logged in to Mattermost (GET users/me not passed)"
+        if not self.outbound.bot_user_id:
+            return "not logged in to Mattermost (GET users/me not passed)"
+        return self.triggers.problem
 
     async def stop(self) -> None:
         if self._tasks:
@@ -113,10 +118,13 @@ class MattermostAdapter:
         user_id = web.first(fields, "user_id") or ""
         if not user_id:
             return PlainTextResponse("user_id is missing", 400)
+        trigger_id = web.first(fields, "trigger_id") or ""
+        refusal = await self.triggers.refusal(trigger_id, user_id, "slash command")
+        if refusal is not None:
+            return JSONResponse(self.render.command_response(refusal))
         text = web.first(fields, "text") or ""
         actor = await self.actor(user_id, web.first(fields, "user_name") or "")
         invocation = Invocation("mattermost", actor, text, web.first(fields, "channel_id") or "")
-        trigger_id = web.first(fields, "trigger_id") or ""
         if text.strip().lower() == "request" and trigger_id:
             reply = await self.dialog.open(invocation, trigger_id)
             if reply is None:
@@ -126,20 +134,15 @@ class MattermostAdapter:
         return JSONResponse(self.render.command_response(reply))
 
     async def actor(self, user_id: str, user_name: str) -> ChatUser:
-        """Who typed or clicked. The e-mail (for `users.match_email`) and a missing user name come from
-        `GET users/{id}`; if Mattermost cannot say, the directory still has the trait to go by."""
-        if user_name and not self.match_email:
-            return ChatUser("mattermost", user_id, user_name)
+        """Who typed or clicked. Their time zone, the e-mail (for `users.match_email`) and a missing user name
+        come from `GET users/{id}` (remembered a while); if Mattermost cannot say, the directory still has
+        the trait to go by, and times are shown in UTC."""
         if not _USER_ID.fullmatch(user_id):
             # Not an ID Mattermost issues (a forged body): nothing to look up, and no path to put in a URL.
             return ChatUser("mattermost", user_id, user_name)
-        try:
-            user = await self.outbound.user(user_id)
-        except (MattermostError, InvalidMattermostError, httpx.HTTPError) as err:
-            logger.warning("could not look up Mattermost user %s: %r", user_id, err)
-            return ChatUser("mattermost", user_id, user_name)
-        email = str(user.get("email") or "") if self.match_email else ""
-        return ChatUser("mattermost", user_id, user_name or str(user.get("username") or ""), email)
+        profile = await self.profiles.get(user_id)
+        email = profile.email if self.match_email else ""
+        return ChatUser("mattermost", user_id, user_name or profile.name, email, profile.tz)
 
 
 def build(settings: Settings, ctx: Context, *, retry: RetryPolicy = RetryPolicy(),

@@ -21,6 +21,7 @@ from mattermostautodriver.exceptions import ResourceNotFound
 
 from chatops_bot.adapters.mattermost.outbound import MattermostOutbound
 from chatops_bot.adapters.mattermost.render import STATE_FIELD, Renderer, markdown
+from chatops_bot.adapters.profiles import Profiles
 from commands.reply import Reply, RequestCard
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ _ID = re.compile(r"[a-z0-9]{26}")
 class MattermostNotifyOutbound:
     platform = "mattermost"
 
-    def __init__(self, outbound: MattermostOutbound, renderer: Renderer) -> None:
+    def __init__(self, outbound: MattermostOutbound, renderer: Renderer, profiles: Profiles | None = None) -> None:
         self.outbound = outbound
         self.renderer = renderer
+        self.profiles = profiles or Profiles(outbound.profile, platform="mattermost")
         self._channels: dict[str, str] = {}
 
     async def post_card(self, recipient: str, card: RequestCard) -> str:
@@ -54,6 +56,9 @@ class MattermostNotifyOutbound:
         props = self._props(card) if card is not None else None
         post = await self.outbound.direct_message(chat_user_id, message, props=props)
         return f"{post['channel_id']}/{post['id']}"
+
+    async def time_zone(self, chat_user_id: str) -> str:
+        return await self.profiles.tz(chat_user_id)
 
     async def resolve_recipient(self, name: str) -> str | None:
         wanted = name.strip()

@@ -35,6 +35,7 @@ from mattermostautodriver.exceptions import (
 
 from chatops_bot import metrics
 from chatops_bot.adapters.base import StartFailed
+from chatops_bot.adapters.profiles import Profile
 from chatops_bot.config import MattermostSettings
 from chatops_bot.timer import REAL_TIME, Timer
 
@@ -178,6 +179,15 @@ class MattermostOutbound:
 
     async def user(self, user_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], await self.driver.users.get_user(user_id))
+
+    async def profile(self, user_id: str) -> Profile:
+        """`GET users/{id}`: e-mail (empty when the server hides it), user name and time zone, which is
+        `automaticTimezone` when `useAutomaticTimezone` is "true" (the browser's), else `manualTimezone`."""
+        user = await self.user(user_id)
+        zone = user.get("timezone") if isinstance(user.get("timezone"), dict) else {}
+        automatic = str(zone.get("useAutomaticTimezone", "true")).lower() == "true"
+        tz = str(zone.get("automaticTimezone" if automatic else "manualTimezone") or "")
+        return Profile(email=str(user.get("email") or ""), tz=tz, name=str(user.get("username") or ""))
 
     async def user_by_email(self, email: str) -> dict[str, Any] | None:
         try:

@@ -1,7 +1,8 @@
 """What proves a request came from Mattermost, or from a card or form the bot itself made.
 
-Mattermost signs none of its callbacks. Slash commands carry a static per-command token; button clicks
-and dialog submissions carry only what the bot put in them, so the bot puts an HMAC there: over the
+Mattermost signs none of its callbacks as a whole (what it signs, the trigger ID naming who acted, is
+checked in `trigger.py`). Slash commands carry a static per-command token; button clicks and dialog
+submissions carry back what the bot put in them, so the bot puts an HMAC there: over the
 request ID and action for a button (`integration.context`), over the user and callback for a dialog
 (`state`). Every comparison is constant-time, and each kind of MAC has its own domain so one can never
 be replayed as another.

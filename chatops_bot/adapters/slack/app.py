@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -34,9 +35,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import StartFailed
+from chatops_bot.adapters.profiles import Profiles
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
 from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
 from chatops_bot.adapters.slack.interactions import COMMAND, Interactions
+from chatops_bot.adapters.slack.outbound import slack_profile
 from chatops_bot.config import Settings
 from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import Context
@@ -80,8 +83,9 @@ class SlackAdapter:
                             authorize=lambda: self._authorize(), signing_secret=signing_secret or "",
                             process_before_response=True,
                             request_verification_enabled=self.signing_secret is not None)
+        self.profiles = Profiles(partial(slack_profile, client), platform="slack")
         self.interactions = Interactions(ctx=ctx, client=client, delivery=self.delivery,
-                                         match_email=match_email)
+                                         match_email=match_email, profiles=self.profiles)
         self.interactions.register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
 

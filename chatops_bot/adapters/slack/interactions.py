@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from chatops_bot.adapters.base import run_command
+from chatops_bot.adapters.profiles import Profile, Profiles
 from chatops_bot.adapters.slack import forms, render
 from chatops_bot.adapters.slack.delivery import Delivery
 from chatops_bot.adapters.slack.forms import Metadata
@@ -36,9 +36,10 @@ from commands.reply import Action, Invocation, Reply
 
 logger = logging.getLogger(__name__)
 
+_USER_ID = re.compile(r"[A-Z0-9]{2,32}")  # the shape of every user ID Slack issues (U…, W…)
+
 COMMAND = "/access"
 PLATFORM = "slack"
-EMAIL_TTL = 600.0  # seconds a users.info e-mail is reused: users.info is rate limited (Tier 4)
 _REQUEST_ID = re.compile(r"[0-9a-f][0-9a-f-]{5,35}")
 
 Ack = Callable[..., Awaitable[Any]]
@@ -47,12 +48,12 @@ Body = Mapping[str, Any]
 
 class Interactions:
     def __init__(self, *, ctx: Context, client: AsyncWebClient, delivery: Delivery,
-                 match_email: bool) -> None:
+                 match_email: bool, profiles: Profiles) -> None:
         self.ctx = ctx
         self.client = client
         self.delivery = delivery
         self.match_email = match_email
-        self._emails: dict[str, tuple[float, str]] = {}
+        self.profiles = profiles
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)
@@ -88,7 +89,9 @@ class Interactions:
         return await run_command(invocation, self.ctx)
 
     async def _actor(self, user_id: str, user_name: str) -> ChatUser:
-        return ChatUser(PLATFORM, user_id, user_name, await self._email(user_id) if self.match_email else "")
+        # Only an ID Slack issues is looked up: a forged body's `user` is never sent on to Slack.
+        profile = await self.profiles.get(user_id) if _USER_ID.fullmatch(user_id) else Profile()
+        return ChatUser(PLATFORM, user_id, user_name, profile.email if self.match_email else "", profile.tz)
 
     async def _answer_later(self, task: asyncio.Task[Reply], response_url: str) -> None:
         await self.delivery.post(response_url, _payload(await task))
@@ -228,20 +231,6 @@ class Interactions:
     async def _tell(self, response_url: str, text: str) -> None:
         told = {**_payload(Reply(text=text, ok=False)), "replace_original": False}
         await self.delivery.post(response_url, told)
-
-    async def _email(self, user_id: str) -> str:
-        """The Slack profile e-mail (`users:read.email`), for `users.match_email`; "" when Slack has none."""
-        cached = self._emails.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < EMAIL_TTL:
-            return cached[1]
-        try:
-            answer = await self.client.users_info(user=user_id)
-        except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError) as err:
-            logger.warning("users.info for %s failed, matching without an e-mail: %s", user_id, err)
-            return ""
-        email = _field(answer.data if isinstance(answer.data, dict) else {}, "user", "profile", "email")
-        self._emails[user_id] = (time.monotonic(), email)
-        return email
 
 
 class _Click:

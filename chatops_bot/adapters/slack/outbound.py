@@ -13,11 +13,13 @@ import asyncio
 import logging
 import re
 import time
+from functools import partial
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from chatops_bot.adapters.profiles import Profile, Profiles
 from chatops_bot.adapters.slack import render
 from commands.reply import Reply, RequestCard
 
@@ -30,11 +32,21 @@ LIST_PAGE_SIZE = 200
 NAMES_REFRESH = 60.0
 
 
+async def slack_profile(client: AsyncWebClient, user_id: str) -> Profile:
+    """`users.info` (Tier 4): the profile e-mail (`users:read.email`) and the IANA time zone (`tz`)."""
+    answer = await client.users_info(user=user_id)
+    data = answer.data if isinstance(answer.data, dict) else {}
+    user = data.get("user") if isinstance(data.get("user"), dict) else {}
+    profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+    return Profile(email=str(profile.get("email") or ""), tz=str(user.get("tz") or ""))
+
+
 class SlackOutbound:
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, profiles: Profiles | None = None) -> None:
         self.client = client
+        self.profiles = profiles or Profiles(partial(slack_profile, client), platform="slack")
         self._names: dict[str, str] = {}
         self._names_at = float("-inf")
         self._listing = asyncio.Lock()
@@ -51,6 +63,9 @@ class SlackOutbound:
     async def reply_in_thread(self, ref: str, text: str) -> None:
         channel, ts = _split(ref)
         await self.client.chat_postMessage(channel=channel, thread_ts=ts, **render.message(Reply(text)))
+
+    async def time_zone(self, chat_user_id: str) -> str:
+        return await self.profiles.tz(chat_user_id)
 
     async def dm(self, chat_user_id: str, text: str, card: RequestCard | None = None) -> str:
         """`text`, then the card as a message of its own, so that updating the card leaves the text be."""
