@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -85,6 +85,7 @@ def plan(request: AccessRequest, settings: RemindersSettings) -> list[Due]:
     return sorted(due)
 
 
+@runtime_checkable
 class ReminderListener(Protocol):
     """Something else told of each reminder as it goes out (the webhooks' access.expiring and access.ended):
     `key` is the reminder's plugin data key (`remind:<seconds>`, `ended`). Must return at once."""

@@ -12,21 +12,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ClientFactory
 from webhook_receiver import OTHER_SECRET, SECRET, Answer, Receiver
 
+from chatops_bot.config import RemindersSettings
 from chatops_bot.demo import demo_seed_text
 from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.integrations import Integration
-from chatops_bot.integrations.webhooks import WebhookFollower, WebhooksService, build
+from chatops_bot.integrations.webhooks.integration import WebhookFollower, WebhooksService, build
 from chatops_bot.integrations.webhooks.outbound import WebhookEvents
 from chatops_bot.integrations.webhooks.settings import WebhooksSettings
 from chatops_bot.notify import Notifier
+from chatops_bot.reminders import ReminderListener, Reminders
+from chatops_bot.server import build_app
 from chatops_bot.timer import Quickened
 from chatops_bot.watcher import Watcher
-from chatops_bot.wiring import SystemClock
 from commands.model import AccessRequest, RequestState, Review
 
 SPEED = 2000.0  # the webhooks' waits (backoff, leases) run this much faster than real time
@@ -82,6 +85,7 @@ class Bot:
     integration: Integration
     watcher: Watcher
     task: asyncio.Task[None]
+    reminders: Reminders | None = None
 
     @property
     def follower(self) -> WebhookFollower:
@@ -100,6 +104,8 @@ class Bot:
         return service
 
     async def stop(self) -> None:
+        if self.reminders is not None:
+            await self.reminders.stop()
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
         await self.service.stop()
@@ -130,14 +136,25 @@ async def make_bot(client_for: ClientFactory, receiver: Receiver, clock: Movable
                    timer: Quickened) -> AsyncIterator[MakeBot]:
     running: list[Bot] = []
 
-    async def make(*, endpoints: list[dict[str, Any]] | None = None, process: str = "one", **section: Any) -> Bot:
+    async def make(*, endpoints: list[dict[str, Any]] | None = None, process: str = "one",
+                   reminders: RemindersSettings | None = None, **section: Any) -> Bot:
+        """`reminders`: run the reminders too, on the test's clock, telling the webhooks what they send."""
         endpoints = endpoints or [{"name": "siem", "url": receiver.url("siem"), "secret": SECRET}]
         settings = WebhooksSettings.model_validate({"endpoints": endpoints, **section})
         client = client_for("chatops-bot")
         integration = build(settings, client, timer=timer, process=process, clock=clock)
-        notifier = Notifier(client, [], routing={}, chat_ids=NoChat(), clock=SystemClock())
-        watcher = Watcher(client, notifier, observers=integration.observers, timer=timer)
-        bot = Bot(integration, watcher, asyncio.create_task(watcher.run()))
+        notifier = Notifier(client, [], routing={}, chat_ids=NoChat(), clock=clock)
+        observers = list(integration.observers)
+        keeper = None
+        if reminders is not None:
+            keeper = Reminders(notifier, reminders, clock)
+            keeper.listeners.extend(o for o in observers if isinstance(o, ReminderListener))
+            observers.append(keeper)
+        watcher = Watcher(client, notifier, observers=observers, timer=timer)
+        if keeper is not None:
+            keeper.follow(watcher.synced)
+            keeper.start()
+        bot = Bot(integration, watcher, asyncio.create_task(watcher.run()), keeper)
         running.append(bot)
         await asyncio.wait_for(watcher.synced.wait(), 5)
         return bot
@@ -237,20 +254,28 @@ async def test_a_pending_request_whose_time_runs_out_is_expired_not_deleted(
 
 
 async def test_reminders_send_access_expiring_and_access_ended(
-        make_bot: MakeBot, client_for: ClientFactory, receiver: Receiver) -> None:
-    bot = await make_bot()
+        make_bot: MakeBot, client_for: ClientFactory, receiver: Receiver, clock: MovableClock) -> None:
+    bot = await make_bot(reminders=RemindersSettings(before_expiry=(timedelta(minutes=15),), max_nudges=0))
+    assert bot.reminders is not None
     made = await request(client_for)
     await review(client_for, made.id, RequestState.APPROVED)
     await eventually(lambda: "access_request.approved" in types(receiver))
     approved = await client_for("chatops-bot").get_request(made.id)
-    # As the reminders do: claim the reminder in plugin data, then tell the listeners.
-    await client_for("chatops-bot").update_plugin_data(made.id, set={"remind:900": "other"})
-    bot.handler.reminded(approved, "remind:900")
-    bot.handler.reminded(approved, "ended")
-    await eventually(lambda: types(receiver)[-2:] == ["access.expiring", "access.ended"])
+    assert approved.access_expires is not None
+
+    async def at(when: datetime) -> None:
+        clock.ahead = when - datetime.now(UTC)
+        assert bot.reminders is not None
+        bot.reminders.clock_moved()
+        await bot.reminders.idle()
+
+    await at(approved.access_expires - timedelta(minutes=15, seconds=-1))
+    await eventually(lambda: types(receiver)[-1] == "access.expiring")
+    await at(approved.access_expires - timedelta(seconds=10))  # the reminders claim "ended" ahead
+    await at(approved.access_expires + timedelta(seconds=1))  # Teleport drops the request: access.ended still goes
+    await eventually(lambda: types(receiver)[-1] == "access.ended")
     expiring, ended = (call.verified() for call in receiver.calls[-2:])
     assert expiring["data"]["expires_in_seconds"] == 900
-    assert approved.access_expires is not None
     assert expiring["timestamp"] == (approved.access_expires - timedelta(seconds=900)).isoformat().replace(
         "+00:00", "Z")
     assert ended["data"]["request"]["id"] == made.id
@@ -341,5 +366,14 @@ async def test_a_receiver_that_refuses_is_not_asked_again_and_one_that_keeps_fai
     down = receiver.at("down")
     assert 3 <= len(down) < 10  # 5 s, 10 s, 20 s, 40 s… within two minutes
     assert down[-1].at - down[0].at <= 120 + 30  # the event loop's lag, quickened, on top
-    assert await bot.service.degraded() == (
-        f"failing webhook endpoints: down (HTTP 503, {len(down)} tries in a row)")
+    # Reported, without making the bot unready: chat goes on.
+    transport = httpx.ASGITransport(app=build_app([bot.service]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+        ready = await http.get("/readyz")
+        exported = (await http.get("/metrics")).text
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {
+        "webhooks": f"ok, but failing webhook endpoints: down (HTTP 503, {len(down)} tries in a row)"}
+    assert 'chatops_webhook_endpoint_failing{endpoint="down"} 1.0' in exported
+    assert 'chatops_webhook_endpoint_failing{endpoint="strict"} 0.0' in exported
+    assert 'chatops_webhook_deliveries_total{endpoint="down",outcome="gave_up"}' in exported

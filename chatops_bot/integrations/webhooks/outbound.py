@@ -21,8 +21,9 @@ from chatops_bot.integrations.webhooks import events
 from chatops_bot.integrations.webhooks.delivery import PREFIX, Delivery, Health, MemoryLedger, final
 from chatops_bot.integrations.webhooks.events import Event
 from chatops_bot.integrations.webhooks.settings import EndpointSettings
-from chatops_bot.notify import Later, rank
+from chatops_bot.notify import rank
 from chatops_bot.teleport.client import TeleportClient
+from chatops_bot.timer import Later
 from chatops_bot.watcher import Follower
 from commands.errors import CompareFailed, NotFound
 from commands.matchers import MatcherError, compile_matcher

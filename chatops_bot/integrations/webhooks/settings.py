@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-
-from pydantic import Field
 
 from chatops_bot.config.types import Duration, RoleMatcher, Secret, Section, Text, WebUrl, check
 
@@ -42,7 +41,11 @@ WebhookSecret = Annotated[
     check(_is_webhook_secret, "must be whsec_ followed by base64 of 24 to 64 random bytes "
                               "(e.g. `echo whsec_$(openssl rand -base64 32)`)"),
 ]
-Name = Annotated[Text, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+Name = Annotated[
+    Text,
+    check(lambda text: re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", text),
+          "must be 1 to 40 of a-z, 0-9, - and _ (it names the endpoint in the log, /readyz and /metrics)"),
+]
 
 
 class EndpointSettings(Section):
