@@ -377,3 +377,14 @@ async def test_a_receiver_that_refuses_is_not_asked_again_and_one_that_keeps_fai
     assert 'chatops_webhook_endpoint_failing{endpoint="down"} 1.0' in exported
     assert 'chatops_webhook_endpoint_failing{endpoint="strict"} 0.0' in exported
     assert 'chatops_webhook_deliveries_total{endpoint="down",outcome="gave_up"}' in exported
+
+
+async def test_a_first_start_sends_nothing_older_than_retry_for_but_what_comes_next(
+        make_bot: MakeBot, client_for: ClientFactory, receiver: Receiver, clock: MovableClock) -> None:
+    old = await request(client_for)
+    clock.ahead = timedelta(minutes=3)  # the bot starts three minutes after the request was made
+    bot = await make_bot(retry_for="1m")
+    await review(client_for, old.id, RequestState.APPROVED)
+    await eventually(lambda: types(receiver) == ["access_request.reviewed", "access_request.approved"])
+    await settled(bot)
+    assert types(receiver) == ["access_request.reviewed", "access_request.approved"]

@@ -124,11 +124,22 @@ class WebhookEvents:
             known.request = request
         if known.quiet == rank(known.request) and not known.extra:
             return  # nothing new since everything was sent
+        if not known.extra and self._long_past(known.request):
+            known.quiet = rank(known.request)
+            return  # nothing left that may still be sent: no need to read its records (a start-up's listing)
         await known.ledger.read()
         delay = await self._deliver(known, self._events(known))
         if delay is not None:
             raise Later(delay)
         known.quiet = rank(known.request)
+
+    def _long_past(self, request: AccessRequest) -> bool:
+        """Whether everything the request showed happened more than twice `retry_for` ago: no delivery of it
+        may begin (that takes less than `retry_for` since it happened), and none that began goes on (that
+        ends `retry_for` after it began). access.expiring comes only while the access lasts."""
+        oldest = self.clock.now() - 2 * self.delivery.retry_for
+        lasting = request.access_expires is not None and request.access_expires > oldest
+        return not lasting and all(event.occurred < oldest for event in events.from_snapshot(request))
 
     def known_ids(self) -> set[str]:
         return set(self._known)
