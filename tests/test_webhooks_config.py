@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from chatops_bot.config import ConfigError, load_config
+from chatops_bot import runtime
+from chatops_bot.automatic import AutomaticReviewer
+from chatops_bot.config import ConfigError, Settings, load_config
+from chatops_bot.integrations.webhooks.integration import WebhookFollower, WebhooksService
+from chatops_bot.teleport.client import IdentitySource, TeleportClient
+from chatops_bot.watcher import Follower
 
 BASE = """
 teleport:
@@ -17,7 +22,7 @@ teleport:
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def load(tmp_path: Path, text: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Settings:
     path = tmp_path / "config.yaml"
     path.write_text(BASE + text)
     return load_config(path, env=env or {})
@@ -81,3 +86,25 @@ webhooks:
     assert any(p.startswith("webhooks.endpoints[1].secret: must be whsec_") for p in found)  # 8 bytes: too short
     assert any(p.startswith("webhooks.endpoints: each endpoint needs a name of its own") for p in found)
     assert any(p.startswith("webhooks.decide.roles: must not be empty") for p in found)
+
+
+def test_serve_runs_the_webhooks_beside_the_watcher_and_the_reminders_tell_them(tmp_path: Path) -> None:
+    settings = load(tmp_path, f"""
+webhooks:
+  endpoints: [{{name: siem, url: "https://siem.example.com/hook", secret: {SECRET}}}]
+  decide: {{name: oncall, url: "https://oncall.example.com/decide", secret: {SECRET}, roles: [dba]}}
+""")
+    client = TeleportClient("auth.example.com:3025", IdentitySource(identity_file="/nonexistent"))
+    services = runtime.services(settings, client)
+    names = [service.name for service in services]
+    assert names == ["teleport", "webhooks", "watcher"]  # up before the watcher, down after it
+    watcher_service = services[-1]
+    assert isinstance(watcher_service, runtime.WatcherService) and isinstance(services[1], WebhooksService)
+    followers = [o for o in watcher_service.watcher.observers if isinstance(o, WebhookFollower)]
+    assert len(followers) == 1
+    assert watcher_service.reminders is not None and watcher_service.reminders.listeners == followers
+    # The decision hook decides through the shared automatic reviewer.
+    [reviewer] = [o.lanes.notifier for o in watcher_service.watcher.observers
+                  if isinstance(o, Follower) and isinstance(o.lanes.notifier, AutomaticReviewer)]
+    assert isinstance(reviewer, AutomaticReviewer)
+    assert [decider.name for decider in reviewer.deciders] == ["webhook:oncall"]

@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from chatops_bot.integrations.webhooks import events
 from chatops_bot.integrations.webhooks.decide import Unusable, decision
@@ -80,4 +81,10 @@ async def probe(settings: WebhooksSettings, name: str) -> Probe:
             verdict = f"as a decision: {said}" + (f" ({reason})" if reason else "")
         except Unusable as why:
             verdict = f"not a decision ({why}): a request would wait for a person"
-    return Probe(f"{name} ({url})", event.webhook_id, answer, time.monotonic() - started, verdict)
+    return Probe(f"{name} ({_site(url)})", event.webhook_id, answer, time.monotonic() - started, verdict)
+
+
+def _site(url: str) -> str:
+    """Scheme and host only: some receivers (Zapier's catch hooks, say) keep a secret in the path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
