@@ -193,8 +193,13 @@ class WebhookEvents:
         found = list(found)
         steps = [self._endpoint_step(known, endpoint, [e for e in found if endpoint.wants(e)], oldest)
                  for endpoint in self.endpoints]
-        delays = [delay for delay in await asyncio.gather(*steps) if delay is not None]
-        if any(known.extra) and not delays:
+        # Every step ends before this returns, even when one fails: a step left running would race the retry.
+        results = await asyncio.gather(*steps, return_exceptions=True)
+        failed = [result for result in results if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
+        delays = [result for result in results if result is not None and not isinstance(result, BaseException)]
+        if known.extra and not delays:
             known.extra.clear()
         return min(delays) if delays else None
 
