@@ -76,14 +76,15 @@ async def start_bot(client_for: ClientFactory, receiver: Receiver, timer: Quicke
     tasks: list[asyncio.Task[None]] = []
     senders: list[Any] = []
 
-    async def start(**decide: Any) -> None:
+    async def start(*, mode: str = "on_behalf", **decide: Any) -> None:
+        """`mode`: `review.mode` (`resolve`: Community Edition, the state set with the hook as Delegator)."""
         settings = WebhooksSettings.model_validate({"decide": {
             "name": "oncall", "url": receiver.url("decide"), "secret": SECRET, "roles": ["dba"],
             "timeout": DEADLINE, **decide}})
         client = client_for("chatops-bot")
         integration = build(settings, client, timer=timer)
         senders.extend(integration.services)
-        reviewer = AutomaticReviewer(client, integration.deciders, mode="on_behalf")
+        reviewer = AutomaticReviewer(client, integration.deciders, mode=mode)
         notifier = Notifier(client, [], routing={}, chat_ids=NoChat(), clock=SystemClock())
         watcher = Watcher(client, notifier, observers=[Follower(reviewer, timer=timer)], timer=timer)
         tasks.append(asyncio.create_task(watcher.run()))
@@ -127,6 +128,17 @@ async def test_an_approving_or_denying_hook_decides_as_the_bot_with_its_name_and
     assert (document["type"], document["data"]["request"]["id"]) == ("access_request.decide", made.id)
     assert document["data"]["request"]["state"] == "pending"
     assert asked.id == f"msg_{made.id}_decide"
+
+
+async def test_with_review_mode_resolve_the_hook_is_the_delegator_of_the_state_it_sets(
+        start_bot: Start, receiver: Receiver, client_for: ClientFactory, teleport: DevTeleport) -> None:
+    receiver.answer("decide", Answer(200, b'{"decision": "deny", "reason": "outside the change window"}'))
+    await start_bot(mode="resolve")
+    made = await dba(client_for)
+    await eventually(lambda: teleport.store.requests[made.id].state is RequestState.DENIED)
+    stored = teleport.store.requests[made.id]
+    assert (stored.resolve_reason, stored.reviews) == ("oncall: outside the change window", ())
+    assert teleport.store.audit[-1]["delegator"] == "automatic:webhook:oncall"
 
 
 @pytest.mark.parametrize(("answer", "why"), [
