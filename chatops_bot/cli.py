@@ -92,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
                           "account may not manage slash commands on a default server)")
     register.set_defaults(run=_mattermost_register)
 
+    hook = sub.add_parser("webhook-test", help="send a signed sample event to a webhook endpoint (or the "
+                          "decision hook) and print what it answered")
+    hook.add_argument("endpoint", metavar="ENDPOINT", help="the name of a webhooks.endpoints entry, or of "
+                      "webhooks.decide")
+    _config_option(hook, "read webhooks (and the secret the endpoint names) from this config")
+    hook.set_defaults(run=_webhook_test)
+
     console = sub.add_parser("console", help="type /access commands in a terminal against a real cluster")
     _config_option(console, "the config file: Teleport, users and review settings, and the secrets it names")
     console.add_argument("--as", dest="user", required=True, metavar="CHATUSER",
@@ -430,6 +437,24 @@ async def _register(settings: Settings, team: str, url: str, admin_token: str | 
     print("Put this token in mattermost.command_tokens:")
     print(token)
     return EXIT_OK
+
+
+def _webhook_test(args: argparse.Namespace) -> int:
+    from chatops_bot.integrations.webhooks.probe import probe
+
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    if settings.webhooks is None:
+        print(f"{args.config}: no webhooks section", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        result = asyncio.run(probe(settings.webhooks, args.endpoint))
+    except LookupError as err:
+        print(err.args[0], file=sys.stderr)
+        return EXIT_CONFIG
+    print(result.report())
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _console(args: argparse.Namespace) -> int:

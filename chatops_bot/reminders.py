@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -92,6 +92,14 @@ def plan(request: AccessRequest, settings: RemindersSettings) -> list[Due]:
     return sorted(due)
 
 
+@runtime_checkable
+class ReminderListener(Protocol):
+    """Something else told of each reminder as it goes out (the webhooks' access.expiring and access.ended):
+    `key` is the reminder's plugin data key (`remind:<seconds>`, `ended`). Must return at once."""
+
+    def reminded(self, request: AccessRequest, key: str) -> None: ...
+
+
 @dataclass
 class _Tracked:
     request: AccessRequest
@@ -120,6 +128,7 @@ class Reminders:
         self._locks: dict[str, asyncio.Lock] = {}
         self._synced: asyncio.Event | None = None
         self._on_time, self._late = asyncio.Semaphore(ON_TIME_SLOTS), asyncio.Semaphore(LATE_SLOTS)
+        self.listeners: list[ReminderListener] = []
 
     # --- the watcher's observer -------------------------------------------------------------------
 
@@ -323,6 +332,8 @@ class Reminders:
                 tracked.handled.add(item.key)
             if not won or not send:
                 return
+            if kind == "remind":
+                self._tell_listeners(request, won)
             data = await self.client.get_plugin_data(request.id) if kind in ("nudge", "ended") else {}
         except NotFound:
             self.delete(request.id)
@@ -351,6 +362,14 @@ class Reminders:
             logger.info("sent %s reminder", kind, extra={"request_id": request.id, "teleport_user": request.user})
         else:
             await self._release(tracked, won)
+
+    def _tell_listeners(self, request: AccessRequest, keys: Iterable[str]) -> None:
+        for listener in self.listeners:
+            for key in keys:
+                try:
+                    listener.reminded(request, key)
+                except Exception:
+                    logger.exception("a reminder listener failed", extra={"request_id": request.id})
 
     async def _release(self, tracked: _Tracked, keys: Iterable[str]) -> None:
         """Give back claims whose message reached no one, and try again in `RETRY`."""
@@ -434,6 +453,7 @@ class Reminders:
         if ending is None:
             return
         request = ending.request
+        self._tell_listeners(request, [ENDED])
         card = self.notifier.card(request, state=messages.access_ended_state(request))
         await _any_sent(request_id, "ended card", [self.notifier.outbound_for(key).update_card(ref, card)
                                                    for key, ref in ending.cards.items()])

@@ -20,7 +20,7 @@ from chatops_bot.metrics import CountedOutbound
 from chatops_bot.mirror import RequestMirror
 from chatops_bot.notify import CardSettings, Notifier, Outbound
 from chatops_bot.readiness import teleport_problem
-from chatops_bot.reminders import Reminders
+from chatops_bot.reminders import ReminderListener, Reminders
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.timer import REAL_TIME, Timer
 from chatops_bot.watcher import Follower, Observer, Watcher
@@ -132,6 +132,7 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     follower = people if people.watches_users else None  # user events matter only to link by trait
     systems = integrations.build(settings, client, timer=timer)
     observers: list[Observer] = [mirror, reminders, *(o for system in systems for o in system.observers)]
+    reminders.listeners.extend(o for o in observers if isinstance(o, ReminderListener))
     deciders = [decider for system in systems for decider in system.deciders]
     if deciders:
         automatic = AutomaticReviewer(client, deciders, mode=settings.review.mode,
@@ -142,5 +143,6 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     if follower is not None:
         follower.follow(watcher.synced)
     reminders.follow(watcher.synced)
+    # Started before the watcher and stopped after it: what the watcher's observers use stays up meanwhile.
     callbacks = [service for system in systems for service in system.services]
     return [TeleportService(client), *adapters, *callbacks, WatcherService(watcher, reminders)]

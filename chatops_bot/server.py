@@ -53,10 +53,26 @@ async def why_not_ready(service: ChatAdapter) -> str | None:
     return reason
 
 
+async def degraded(service: ChatAdapter) -> str | None:
+    """What a service that is ready has to say about trouble it works around (a webhook endpoint that keeps
+    failing): shown in `/readyz`'s detail, without making the bot unready."""
+    check = getattr(service, "degraded", None)
+    if check is None:
+        return None
+    try:
+        detail: str | None = await check()
+    except Exception:
+        logger.exception("the degraded check of %s failed", service.name)
+        return None
+    return detail
+
+
 def build_app(services: Sequence[ChatAdapter]) -> Starlette:
     async def readyz(_: Request) -> Response:
         reasons = await asyncio.gather(*(why_not_ready(service) for service in services))
-        checks = {service.name: reason or "ok" for service, reason in zip(services, reasons)}
+        notes = await asyncio.gather(*(degraded(service) for service in services))
+        checks = {service.name: reason or (f"ok, but {note}" if note else "ok")
+                  for service, reason, note in zip(services, reasons, notes)}
         if any(reasons):
             return JSONResponse({"status": "not ready", "checks": checks}, status_code=503)
         return JSONResponse({"status": "ready", "checks": checks})

@@ -322,7 +322,7 @@ def test_every_subcommand_that_reads_a_config_says_what_it_reads() -> None:
     reading = {name: parser for name, parser in subparsers(_parser()).items()
                if "-c" in parser._option_string_actions}
     assert set(reading) == {"check-config", "serve", "slack-manifest", "teleport-role",
-                            "mattermost-register", "console"}
+                            "mattermost-register", "console", "webhook-test"}
     for name, parser in reading.items():
         assert len(parser._option_string_actions["-c"].help or "") > 40, name
     shown = " ".join(run("serve", "--help").stdout.split())

@@ -50,6 +50,7 @@ from chatops_bot.config.types import (
     WebUrl,
     problem,
 )
+from chatops_bot.integrations.webhooks.settings import WebhooksSettings
 from commands.durations import format_duration
 from commands.rules import ReviewRule
 
@@ -216,6 +217,7 @@ class Settings(Section):
     routing: RoutingSettings = RoutingSettings()
     reminders: RemindersSettings = RemindersSettings()
     logging: LoggingSettings = LoggingSettings()
+    webhooks: WebhooksSettings | None = None
 
     def summary(self) -> str:
         """The effective config for `chatops-bot check-config --verbose`, as YAML; secrets appear only as
