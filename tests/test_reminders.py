@@ -45,12 +45,14 @@ from test_watcher import (  # noqa: F401  (fixtures)
     TEAM,
     bot_settings,
     eventually,
+    mm_cards,
     mm_dm,
     one_card_each,
     platforms,
     request_dba,
     review,
     seed,
+    slack_cards,
     slack_dm,
 )
 
@@ -103,7 +105,9 @@ async def make_bot(teleport: DevTeleport, platforms: Platforms, tmp_path: Path,
     slack, mm = platforms
     running: list[Bot] = []
 
-    async def make(*, serve: bool = False, **reminders: Any) -> Bot:
+    async def make(*, serve: bool = False, claim_lease: float | None = None, **reminders: Any) -> Bot:
+        """`claim_lease`: how old another process's claim on cards or an outcome DM must be before this
+        one takes it over (shortened for drills that kill a process holding one)."""
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -114,6 +118,8 @@ async def make_bot(teleport: DevTeleport, platforms: Platforms, tmp_path: Path,
         for adapter in adapters:
             await adapter.start()
         notifier = runtime.notifier(settings, client, runtime.outbounds(adapters))
+        if claim_lease is not None:
+            notifier.claim_lease = claim_lease
         keeper = Reminders(notifier, settings.reminders, clock)
         watcher = Watcher(client, notifier, backoff=FAST, lanes=Lanes(notifier, retry=FAST), observers=[keeper])
         keeper.follow(watcher.synced)
@@ -506,3 +512,48 @@ async def test_dms_mattermost_refuses_are_logged_by_the_bot_with_the_request_id_
             if vars(r).get("request_id") != request.id] == []
     plain = logs.PlainFormatter()  # the ID is in the line people read, not only in the JSON field
     assert [plain.format(r) for r in ours if request.id not in plain.format(r)] == []
+
+
+async def test_drill_restarts_across_the_last_minute_and_an_outage_deliver_everything_exactly_once(
+        make_bot: MakeBot, client_for: ClientFactory, platforms: Platforms, clock: FixedClock) -> None:
+    """Issue 13's fault drill. One elevation's last minute and a Mattermost outage, across a graceful restart
+    and two kill -9s, one of them while the outage left a decided request's cards and DMs half done: every
+    card, outcome DM, reminder and "ended" DM arrives once on each platform."""
+    slack, mm = platforms
+    options: dict[str, Any] = {"before_expiry": ["1m"], "claim_lease": 2.0}
+    bot = await make_bot(**options)
+    first = await approved_dba(client_for, slack, mm)
+    ends = first.access_expires
+    assert ends is not None
+    for _ in range(500):  # the outcome DM reached alice on both platforms before the deploy
+        if all(await alice_hears(slack, mm, f"({first.id[-8:]}) was approved")):
+            break
+        await asyncio.sleep(0.02)
+    await moment(clock, ends - timedelta(seconds=90), bot)
+    await bot.stop()  # a deploy
+    bot = await make_bot(**options)
+
+    mm.fail_next("POST /api/v4/posts", 500, times=10_000)  # Mattermost refuses every post from now on
+    second = await client_for("alice").create_request(user="alice", roles=("dba",), reason="INC-8 second")
+    await eventually(holds(lambda: len(slack_cards(slack, "C0ACCESS", second.id)) == 1))
+    await review(client_for, "bob", second.id, RequestState.APPROVED, "ok")
+    await crash(bot)  # killed during the outage, the second request's Mattermost card and DMs not yet sent
+    mm.clear_faults()
+    bot = await make_bot(**options)
+    await eventually(holds(lambda: len(mm_cards(mm, ACCESS_MM.id, second.id)) == 1), timeout=15)
+
+    await moment(clock, ends - timedelta(seconds=59), bot)  # "ends in 1m"
+    await moment(clock, ends - timedelta(seconds=25), bot)  # "ended" claimed
+    await crash(bot)
+    bot = await make_bot(**options)
+    for seconds in (-20, -15, -10, -5, 1):
+        await moment(clock, ends + timedelta(seconds=seconds), bot)
+    await bot.watcher.lanes.idle()
+
+    for request in (first, second):
+        one_card_each(slack, mm, request.id)
+        outcome = f"Your request for dba ({request.id[-8:]}) was approved"
+        assert tuple(len(x) for x in await alice_hears(slack, mm, outcome)) == (1, 1), request.id
+    short = first.id[-8:]
+    assert tuple(len(x) for x in await alice_hears(slack, mm, f"access ({short}) ends in")) == (1, 1)
+    assert tuple(len(x) for x in await alice_hears(slack, mm, f"access ({short}) ended at")) == (1, 1)
