@@ -87,9 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--team", required=True, help="the team's name (as in its URL)")
     register.add_argument("--url", required=True, help="where Mattermost posts the command, e.g. "
                           "https://bot.example.com/mattermost/command")
-    register.add_argument("--admin-token", metavar="TOKEN",
-                          help="register with this admin's token instead of mattermost.bot_token (a bot "
-                          "account may not manage slash commands on a default server)")
+    register.add_argument("--admin-token-env", metavar="VARIABLE",
+                          help="register with the admin's token in this environment variable instead of "
+                          "mattermost.bot_token (a bot account may not manage slash commands on a default "
+                          "server); a variable, because any local user can read a command line")
     register.set_defaults(run=_mattermost_register)
 
     hook = sub.add_parser("webhook-test", help="send a signed sample event to a webhook endpoint (or the "
@@ -402,7 +403,14 @@ def _mattermost_register(args: argparse.Namespace) -> int:
     if settings.mattermost is None:
         print("mattermost: required to register the command (url and bot_token)", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_register(settings, args.team, args.url, args.admin_token))
+    admin_token = None
+    if args.admin_token_env:
+        admin_token = os.environ.get(args.admin_token_env, "").strip()
+        if not admin_token:
+            print(f"--admin-token-env: the environment variable {args.admin_token_env} is not set",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+    return asyncio.run(_register(settings, args.team, args.url, admin_token))
 
 
 async def _register(settings: Settings, team: str, url: str, admin_token: str | None) -> int:
@@ -420,7 +428,7 @@ async def _register(settings: Settings, team: str, url: str, admin_token: str | 
     except StartError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
-    token_key = "--admin-token" if admin_token else "mattermost.bot_token"
+    token_key = "--admin-token-env" if admin_token else "mattermost.bot_token"
     if admin_token:
         options["token"] = admin_token
     outbound = MattermostOutbound(AsyncTypedDriver(options), base_url=settings.mattermost.url,

@@ -766,7 +766,7 @@ async def test_register_says_who_else_holds_access_when_the_trigger_is_taken() -
     finally:
         await mm.stop()
     assert str(raised.value).startswith("--team: /access already exists on team 'ops', created by another")
-    assert "--admin-token" in str(raised.value) and "\n" not in str(raised.value)
+    assert "--admin-token-env" in str(raised.value) and "\n" not in str(raised.value)
 
 
 async def test_register_command_creates_then_updates_idempotently(mm: DevMattermost) -> None:

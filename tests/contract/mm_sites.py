@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,3 +175,15 @@ async def stand_in_site() -> AsyncIterator[Site]:
         site.http = http
         yield site
     await mm.stop()
+
+
+BIN = str(Path(sys.executable).parent / "chatops-bot")
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`chatops-bot ARGS` in its own process, `env` added to ours: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(BIN, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                env={**os.environ, **(env or {})})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode(), err.decode()

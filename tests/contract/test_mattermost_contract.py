@@ -11,18 +11,18 @@ very same transcript as the real server: it is trusted only where it matches.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from conftest import FixedClock
+from mm_sites import Site, cli, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
 
 from chatops_bot import runtime
 from chatops_bot.config import Settings
@@ -35,24 +35,13 @@ from chatops_bot.server import build_app
 from chatops_bot.watcher import Backoff, Lanes, Watcher
 from chatops_bot.wiring import chat_adapters, command_context, teleport_client
 from commands.model import RequestState
-from conftest import FixedClock
-from mm_sites import Site, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
 
-BIN = str(Path(sys.executable).parent / "chatops-bot")
 FAST = Backoff(first=0.05, maximum=0.3)
 SECRET = "an action secret of at least thirty-two characters"
 # Access expiry follows the wall clock by a few seconds in places; the two runs are minutes apart.
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?(?= UTC)")
 REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 REMINDERS = {"before_expiry": ["15m"], "on_expiry": False, "nudge_pending_after": "30m", "max_nudges": 0}
-
-
-async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(BIN, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                env={**os.environ})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
@@ -188,13 +177,14 @@ async def scenario(site: Site, teleport: DevTeleport, clock: FixedClock, tmp_pat
     code, out, err = await cli("mattermost-register", "-c", str(config_path), "--team", site.team,
                                "--url", command_url)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert "team admin" in err and "--admin-token" in err and "manage_slash_commands" in err
+    assert "team admin" in err and "--admin-token-env" in err and "manage_slash_commands" in err
     seen.add("register as the bot", (code, err.strip()))
     code, out, err = await cli("mattermost-register", "-c", str(config_path), "--team", site.team,
-                               "--url", command_url, "--admin-token", site.admin_token)
+                               "--url", command_url, "--admin-token-env", "ADMIN_TOKEN",
+                               env={"ADMIN_TOKEN": site.admin_token})
     assert code == 0, err
     command_token = out.strip().splitlines()[-1]
-    seen.add("register with --admin-token", (code, out.splitlines()[0].split(" (command")[0]))
+    seen.add("register with --admin-token-env", (code, out.splitlines()[0].split(" (command")[0]))
 
     settings = Settings.model_validate(config_for(site, teleport, tmp_path, port, command_token))
     bot = await start_bot(settings, clock, sock)

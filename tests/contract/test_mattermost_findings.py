@@ -4,10 +4,7 @@ driver's own error logging. Each test fails on the code before its fix."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 import yaml
 from conftest import free_port
 from mattermostautodriver.exceptions import NotEnoughPermissions
-from mm_sites import Site, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
+from mm_sites import Site, cli, real_server, real_site, stand_in_site  # noqa: F401  (fixtures)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -32,21 +29,12 @@ from chatops_bot.devstack.mattermost import new_id
 from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.teleport import DevTeleport
 
-BIN = str(Path(sys.executable).parent / "chatops-bot")
 SECRET = "an action secret of at least thirty-two characters"
 
 
 @pytest.fixture(params=["stand-in", "real"])
 def site(request: pytest.FixtureRequest) -> Site:
     return request.getfixturevalue("stand_in_site" if request.param == "stand-in" else "real_site")
-
-
-async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(BIN, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                env={**os.environ})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 def write_config(tmp_path: Path, site: Site, teleport: DevTeleport, **sections: Any) -> Path:
@@ -131,9 +119,9 @@ async def test_register_failures_are_one_line_naming_the_key(site: Site, telepor
     config = write_config(tmp_path, site, teleport)
     url = "http://127.0.0.1:9/mattermost/command"
     code, out, err = await cli("mattermost-register", "-c", str(config), "--team", site.team, "--url", url,
-                               "--admin-token", "not-a-token")
+                               "--admin-token-env", "ADMIN_TOKEN", env={"ADMIN_TOKEN": "not-a-token"})
     assert (code, len(err.splitlines())) == (1, 1), err
-    assert err.startswith("--admin-token: Mattermost at") and "refused the token" in err
+    assert err.startswith("--admin-token-env: Mattermost at") and "refused the token" in err
 
     config.write_text(config.read_text().replace(site.bot_token, "not-a-token"))
     code, out, err = await cli("mattermost-register", "-c", str(config), "--team", site.team, "--url", url)

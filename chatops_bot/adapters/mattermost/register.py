@@ -30,7 +30,7 @@ TRIGGER = "access"
 # The usage line without the command itself: Mattermost shows the hint after `/access `.
 HINT = USAGE.split(maxsplit=1)[1]
 DUPLICATE_TRIGGER = "api.command.duplicate_trigger.app_error"
-ADMIN_TOKEN_OPTION = "--admin-token"
+ADMIN_TOKEN_OPTION = "--admin-token-env"
 
 
 class RegisterError(Exception):
@@ -55,7 +55,7 @@ def no_permission(team_name: str, token_key: str) -> str:
     return (f"{token_key}: this account may not manage slash commands on team {team_name!r} (Mattermost "
             "answered 403: no manage_slash_commands, which a bot account lacks on a default server); either "
             f"make the bot a team admin of {team_name!r}, or run this once with an admin's token: "
-            f"{ADMIN_TOKEN_OPTION} TOKEN")
+            f"{ADMIN_TOKEN_OPTION} VARIABLE")
 
 
 async def register_command(
