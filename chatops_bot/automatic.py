@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -143,8 +143,11 @@ class AutomaticReviewer:
 
     def __init__(self, client: Backend, deciders: Sequence[Decider], *, mode: str,
                  rules: Sequence[ReviewRule] = (), claim_lease: float = CLAIM_LEASE,
-                 retry: Backoff = Backoff(5.0, 120.0)) -> None:
+                 retry: Backoff = Backoff(5.0, 120.0), changed: Callable[[str], None] | None = None) -> None:
+        """`changed`: told a request's ID when an approval was counted short of what `rules` need (its cards
+        change, Teleport's request does not)."""
         self.client, self.deciders, self.mode, self.rules = client, list(deciders), mode, tuple(rules)
+        self.changed = changed
         self.claim_lease, self.retry = claim_lease, retry
         self.process = secrets.token_hex(6)
         self._settled: set[str] = set()
@@ -229,8 +232,10 @@ class AutomaticReviewer:
         if verdict.approve and self.rules:
             needed = approvals_needed(self.rules, request)
             approval = Approval(verdict.source, "automatic", verdict.reason)
-            tally, _ = await record(self.client, request.id, approval, needed)
+            tally, added = await record(self.client, request.id, approval, needed)
             if tally.count < needed:
+                if added and self.changed is not None:
+                    self.changed(request.id)
                 return
             await self.client.set_state(request.id, state=state, reason=rules_approved_reason(tally.approvals),
                                         delegator=delegator(tally.approvals))

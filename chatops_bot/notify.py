@@ -8,7 +8,8 @@ plugin data with compare-and-swap, then sends, then records what it sent. Plugin
     slack:C0ACCESS          a card in a channel: its message reference (`mattermost:<channel id>` alike)
     slack:@U0BOB            a card DMed to a suggested reviewer
     slack:C0ACCESS#reviews  how many reviews were relayed into that card's thread
-    view                    `<resolved>:<reviews>` of the request as the cards last showed it
+    view                    `<resolved>:<reviews>:<approvals counted>` of the request as its cards last
+                            showed it
     outcome#slack           `APPROVED@<process>@<unix time>` while that process DMs the requester the
                             outcome, then the state they were told about (`APPROVED`)
 
@@ -91,13 +92,26 @@ def rank(request: AccessRequest) -> Rank:
     return (1 if request.state.resolved else 0, len(request.reviews))
 
 
-def _rank_text(request: AccessRequest) -> str:
-    return "{}:{}".format(*rank(request))
+def _view(request: AccessRequest, data: Mapping[str, str]) -> tuple[int, int, int]:
+    """What the cards show of a request: its rank, and the approvals the bot counted under `review.rules`
+    (which change the cards without Teleport changing the request). It only grows, like the rank."""
+    try:
+        counted = len(approvals.decode(data.get(approvals.KEY, ""))) if request.state is RequestState.PENDING else 0
+    except approvals.LedgerError:
+        counted = 0
+    return (*rank(request), counted)
 
 
-def _parse_rank(text: str) -> Rank:
-    resolved, _, reviews = text.partition(":")
-    return (int(resolved), int(reviews)) if resolved.isdigit() and reviews.isdigit() else (-1, -1)
+def _view_text(request: AccessRequest, data: Mapping[str, str]) -> str:
+    return "{}:{}:{}".format(*_view(request, data))
+
+
+def _parse_view(text: str) -> tuple[int, int, int]:
+    parts = text.split(":")
+    if len(parts) == 2:
+        parts.append("0")  # written before approvals were part of it
+    return (int(parts[0]), int(parts[1]), int(parts[2])) if len(parts) == 3 and all(p.isdigit() for p in parts) \
+        else (-1, -1, -1)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,11 @@ class Notifier:
         """Forget what was noted about requests that Teleport no longer lists and that have no cards here."""
         keep = set(request_ids) | set(self._known)
         self._seen = {key: value for key, value in self._seen.items() if key in keep}
+
+    def redraw(self, request_id: str) -> None:
+        """Its cards show something that changed outside Teleport (the approvals counted under
+        `review.rules`): the next `sync` of the request looks again, even at the same rank."""
+        self._seen.pop(request_id, None)
 
     async def sync(self, request: AccessRequest) -> None:
         prefetched = self._prefetched.pop(request.id, None)  # good for this run only, used or not
@@ -314,7 +333,7 @@ class Notifier:
         failed = await self._each(request.id, "post", sends, send_and_record)
         if failed:
             raise Incomplete(f"{failed} of {len(sends)} messages about {request.id} were not sent")
-        final = {CLAIM: DONE, VIEW: _rank_text(request)}
+        final = {CLAIM: DONE, VIEW: _view_text(request, data)}
         await self.client.update_plugin_data(request.id, set=final, expect={CLAIM: mine})
         data.update(final)
         return 0.0
@@ -322,7 +341,7 @@ class Notifier:
     async def _refresh(self, request: AccessRequest, data: dict[str, str], cards: Mapping[str, str]) -> None:
         """Every card redrawn, unless they already show this much (or more: this snapshot is older)."""
         shown = data.get(VIEW, "")
-        if rank(request) <= _parse_rank(shown):
+        if _view(request, data) <= _parse_view(shown):
             return
         card = self.card(request, data=data)
         failed = await self._each(request.id, "update card", cards.items(),
@@ -330,7 +349,7 @@ class Notifier:
         if failed:
             raise Incomplete(f"{failed} cards of {request.id} were not updated")
         with contextlib.suppress(CompareFailed):  # another process updated them at the same time
-            view = {VIEW: _rank_text(request)}
+            view = {VIEW: _view_text(request, data)}
             await self.client.update_plugin_data(request.id, set=view, expect={VIEW: shown})
             data.update(view)
 

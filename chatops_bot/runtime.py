@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from starlette.routing import BaseRoute
 
@@ -23,8 +24,9 @@ from chatops_bot.readiness import teleport_problem
 from chatops_bot.reminders import ReminderListener, Reminders
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.timer import REAL_TIME, Timer
-from chatops_bot.watcher import Follower, Observer, Watcher
+from chatops_bot.watcher import Follower, Lanes, Observer, Watcher
 from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
+from commands.errors import BackendError
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,35 @@ def notifier(
                          review_rules=settings.review.review_rules())
     return Notifier(client, ways_out, routing={"slack": routing.slack, "mattermost": routing.mattermost},
                     chat_ids=people or directory(settings, client), clock=SystemClock(), cards=cards)
+
+
+class Redraw:
+    """`Context.changed`: every card of a request drawn again, through the watcher's lane for it, when the bot
+    changed what they show without Teleport changing the request (an approval counted under review.rules)."""
+
+    def __init__(self) -> None:
+        self._to: tuple[Notifier, Lanes, TeleportClient] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connect(self, notifier: Notifier, lanes: Lanes, client: TeleportClient) -> None:
+        self._to = (notifier, lanes, client)
+
+    def __call__(self, request_id: str) -> None:
+        task = asyncio.create_task(self._redraw(request_id), name=f"redraw {request_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _redraw(self, request_id: str) -> None:
+        if self._to is None:
+            return
+        notifier, lanes, client = self._to
+        try:
+            request = await client.get_request(request_id)
+        except BackendError as err:  # the next change of the request redraws them anyway
+            logger.warning("cannot redraw the cards of request %s: %s", request_id, err.detail or err.message)
+            return
+        notifier.redraw(request_id)
+        lanes.put(request)
 
 
 class WatcherService:
@@ -126,7 +157,9 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     `timer` keeps every retry's and backoff's waits (real time; the fault drills run it faster)."""
     people = directory(settings, client)
     mirror = RequestMirror(client)  # the commands list from the watcher's copy while it is synced
-    adapters = chat_adapters(settings, command_context(settings, client, people, mirror), timer=timer)
+    redraw = Redraw()
+    ctx = replace(command_context(settings, client, people, mirror), changed=redraw)
+    adapters = chat_adapters(settings, ctx, timer=timer)
     told = notifier(settings, client, outbounds(adapters), people)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
@@ -136,10 +169,11 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     deciders = [decider for system in systems for decider in system.deciders]
     if deciders:
         automatic = AutomaticReviewer(client, deciders, mode=settings.review.mode,
-                                      rules=settings.review.review_rules())
+                                      rules=settings.review.review_rules(), changed=redraw)
         observers.append(Follower(automatic, timer=timer))
     watcher = Watcher(client, told, observers=observers, users=follower, timer=timer)
     mirror.follow(watcher.synced)
+    redraw.connect(told, watcher.lanes, client)
     if follower is not None:
         follower.follow(watcher.synced)
     reminders.follow(watcher.synced)

@@ -50,6 +50,9 @@ class Context:
     # The same Teleport, allowed to answer users and roles from a copy a few seconds old: for commands
     # that change nothing (`user_and_roles(fresh=False)`). None: `backend` answers.
     recent: AccessBackend | None = None
+    # Told a request's ID when a command changed what its cards show without Teleport knowing (an approval
+    # counted under `review.rules`), so that every card, not only the clicked one, is drawn again.
+    changed: Callable[[str], None] | None = None
 
     def review_decision(self, user: User, roles: list[Role], request: AccessRequest) -> policy.Decision:
         """May `user` review `request`: by `review.rules` when configured, else by their Teleport roles."""

@@ -100,6 +100,8 @@ async def _by_rules(
     if not added and tally.count < needed:
         raise UsageError(messages.already_approved(request.id, tally))
     if tally.count < needed:
+        if added and ctx.changed is not None:
+            ctx.changed(request.id)
         return Reply(text=messages.approval_counted(request.id, tally))
     if not added:
         # Counted before, but the state was never set (Teleport failed then): finish, unless already done.

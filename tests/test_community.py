@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from test_watcher import (
     slack_buttons,
 )
 
-from chatops_bot import teleport_role
+from chatops_bot import runtime, teleport_role
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.adapters.slack.render import card_blocks
 from chatops_bot.devstack.mattermost import DevMattermost
@@ -305,6 +306,29 @@ async def test_channel_cards_count_by_the_rules_and_close_when_the_count_is_reac
         assert "Approved: approved by bob via console; dave via console" in json.dumps(card["blocks"])
 
     await eventually(approved)
+    await settled(bot)
+
+
+async def test_an_approval_counted_in_chat_redraws_every_card_not_only_the_clicked_one(
+    ctx: Context, make_bot: MakeBot, client_for: ClientFactory, platforms: tuple[DevSlack, DevMattermost],
+) -> None:
+    """The count lives in plugin data, so Teleport sends no event for it: `Context.changed` redraws the cards."""
+    slack, mm = platforms
+    rules = [{"roles": ["db*"], "reviewers": {"roles": ["dba-lead"]}, "approvals": 2}]
+    bot = await make_bot(review={"mode": "resolve", "rules": rules})
+    redraw = runtime.Redraw()
+    redraw.connect(bot.watcher.notifier, bot.watcher.lanes, bot.client)
+    request = await client_for("alice").create_request(user="alice", roles=["dba"], reason="INC-7")
+    await eventually(lambda: one_card_each(slack, mm, request.id))
+
+    await say(replace(ctx, changed=redraw), "bob", f"approve {request.id}")
+
+    def counted_everywhere() -> None:
+        card, post = one_card_each(slack, mm, request.id)
+        assert "Pending (1 of 2 approvals)" in json.dumps(card["blocks"])
+        assert post["props"]["attachments"][0]["text"] == "**Pending \\(1 of 2 approvals\\)**"
+
+    await eventually(counted_everywhere)
     await settled(bot)
 
 
