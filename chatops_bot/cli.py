@@ -171,7 +171,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if names:
         print(f"routing.role_to_recipients.slack: {', '.join(names)} named, not by ID: looking names up needs "
               "the channels:read scope (`chatops-bot slack-manifest -c` asks for it)")
-    for warning in settings.transport_warnings():
+    for warning in settings.warnings():
         print(f"warning: {warning}")
     if args.verbose:
         print(settings.summary(), end="")
@@ -186,7 +186,7 @@ async def _connect(settings: Settings) -> int:
     client = teleport_client(settings)
     identity = _usable_identity(settings, client)
     if identity is None:
-        return EXIT_FAILED
+        return EXIT_CONFIG  # the line said which file, and what is wrong with it
     try:
         report = await _inspect(settings, client)
     finally:
@@ -194,7 +194,6 @@ async def _connect(settings: Settings) -> int:
     if report is None:
         return EXIT_FAILED
     info = report.info
-    print(f"Connected to Teleport cluster {info.name!r} (version {info.server_version}) as {identity.username}.")
     print(report.summary())
     for finding in report.findings:
         print(("error: " if finding.fatal else "warning: ") + finding.text,

@@ -55,7 +55,7 @@ class ClusterReport:
     def summary(self) -> str:
         """One line: what this is and what the mode's verdict is."""
         verdict = "cannot work here" if self.fatal else "works here"
-        return (f"Teleport {self.info.server_version} {self.edition}, cluster {self.info.name!r}, "
+        return (f"Connected to Teleport {self.info.server_version} {self.edition}, cluster {self.info.name!r}, "
                 f"as {self.bot_user} (roles: {', '.join(self.bot_roles) or 'none'}); "
                 f"review.mode {self.mode} {verdict}.")
 

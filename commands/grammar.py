@@ -105,13 +105,13 @@ def parse(text: str) -> Command:
     try:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_TEXT_BYTES:
-            raise UsageError(f"command text is too long ({size} bytes; the limit is {MAX_TEXT_BYTES}).")
+            raise UsageError(f"The command text is too long ({size} bytes; the limit is {MAX_TEXT_BYTES}).")
         if _UNREADABLE.search(text):
-            raise UsageError("the command text holds characters that are not valid Unicode.")
+            raise UsageError("The command text holds characters that are not valid Unicode.")
         if not word:
             return HelpCommand(None)
         if spec is None:
-            raise UsageError(f"unknown subcommand {_show(word)}.{_suggest(name, SUBCOMMANDS)}")
+            raise UsageError(f"Unknown subcommand {_show(word)}.{_suggest(name, SUBCOMMANDS)}")
         return _PARSERS[name](_Words(rest), name)
     except UsageError as error:
         # Every refusal ends with the usage line of the subcommand it was about.
@@ -138,7 +138,7 @@ class _Words:
         try:
             return self._lexer.get_token()
         except ValueError:
-            raise UsageError(f"unbalanced quote in {_show(start)}.") from None
+            raise UsageError(f"Unbalanced quote in {_show(start)}.") from None
 
     def option(self, allowed: tuple[str, ...], seen: dict[str, str]) -> tuple[str, str]:
         """Reads `--name value` or `--name=value`; the name must be allowed and not seen before."""
@@ -171,9 +171,9 @@ def _parse_request(words: _Words, _name: str) -> RequestCommand:
             break
         roles = _names(words.next() or "", "role")
     if not roles:
-        raise UsageError("name at least one role to request.")
+        raise UsageError("Name at least one role to request.")
     if "--reason" in options and free_text:
-        raise UsageError("give the reason either with `--reason` or as text after the options, not both.")
+        raise UsageError("Give the reason either with `--reason` or as text after the options, not both.")
     duration = parse_duration(options["--for"]) if "--for" in options else None
     if duration is not None and free_text:
         _refuse_split_duration(options["--for"], free_text.split(maxsplit=1)[0])
@@ -198,11 +198,11 @@ def _parse_list(words: _Words, _name: str) -> ListCommand:
     scope: str | None = None
     for rest in _positionals(words, ("--page",), options):
         if scope is not None:
-            raise UsageError(f"unexpected {_show(rest)}.")
+            raise UsageError(f"Unexpected {_show(rest)}.")
         word = words.next() or ""
         scope = word.lower()
         if scope not in LIST_SCOPES:
-            raise UsageError(f"unknown list scope {_show(word)}; choose mine, pending, active or all.")
+            raise UsageError(f"Unknown list scope {_show(word)}; choose mine, pending, active or all.")
     page = options.get("--page", "1")
     if not re.fullmatch(r"[0-9]{1,6}", page) or int(page) < 1:
         raise UsageError(f"{_show(page)} is not a page number; use a whole number from 1 to 999999.")
@@ -237,7 +237,7 @@ def _parse_help(words: _Words, _name: str) -> HelpCommand:
     if topic is None:
         return HelpCommand(None)
     if topic.lower() not in SUBCOMMANDS:
-        raise UsageError(f"there is no subcommand {_show(topic)}.{_suggest(topic.lower(), SUBCOMMANDS)}")
+        raise UsageError(f"There is no subcommand {_show(topic)}.{_suggest(topic.lower(), SUBCOMMANDS)}")
     return HelpCommand(topic.lower())
 
 
@@ -255,14 +255,14 @@ def _names(text: str, kind: str) -> tuple[str, ...]:
         if kind == "reviewer" and name.startswith("@"):
             name = name[1:]  # people write reviewers as chat mentions
         if not name:
-            raise UsageError(f"empty {kind} name in {_show(text)}; separate names with commas and no spaces.")
+            raise UsageError(f"Empty {kind} name in {_show(text)}; separate names with commas and no spaces.")
         if not _NAME.fullmatch(name):
             raise UsageError(
                 f"{_show(name)} is not a valid {kind} name; use letters, digits and the characters - _ . @ :"
             )
         names[name] = None
     if len(names) > MAX_NAMES:
-        raise UsageError(f"too many {kind}s ({len(names)}); the limit is {MAX_NAMES}.")
+        raise UsageError(f"Too many {kind}s ({len(names)}); the limit is {MAX_NAMES}.")
     return tuple(names)
 
 
@@ -278,13 +278,13 @@ def _positionals(words: _Words, allowed: tuple[str, ...], options: dict[str, str
 
 def _expect_end(words: _Words) -> None:
     if rest := words.rest():
-        raise UsageError(f"unexpected {_show(rest)}.")
+        raise UsageError(f"Unexpected {_show(rest)}.")
 
 
 def _request_id(words: _Words) -> str:
     word = words.next()
     if word is None:
-        raise UsageError("give the ID of the request.")
+        raise UsageError("Give the ID of the request.")
     request_id = word.lower()
     if not _REQUEST_ID.fullmatch(request_id):
         raise UsageError(
@@ -315,11 +315,11 @@ def _free_text(text: str, options: tuple[str, ...]) -> str:
 
 def _unknown_option(name: str, allowed: tuple[str, ...]) -> str:
     if _ALIASES.get(name) in allowed:
-        return f"unknown option {_show(name)}. Did you mean `{_ALIASES[name]}`?"
+        return f"Unknown option {_show(name)}. Did you mean `{_ALIASES[name]}`?"
     if name in _ROLE_OPTIONS and "--for" in allowed:
-        return (f"unknown option {_show(name)}: roles come first, without an option, separated by commas "
+        return (f"Unknown option {_show(name)}: roles come first, without an option, separated by commas "
                 "(`/access request dba,ops --for 2h …`).")
-    return f"unknown option {_show(name)}.{_suggest(name, allowed)}"
+    return f"Unknown option {_show(name)}.{_suggest(name, allowed)}"
 
 
 def _reason(text: str) -> str:
@@ -329,7 +329,7 @@ def _reason(text: str) -> str:
     reason = strip_controls(reason).strip(_WHITESPACE)
     size = len(reason.encode("utf-8"))
     if size > MAX_REASON_BYTES:
-        raise UsageError(f"the reason is too long ({size} bytes; the limit is {MAX_REASON_BYTES}).")
+        raise UsageError(f"The reason is too long ({size} bytes; the limit is {MAX_REASON_BYTES}).")
     return reason
 
 

@@ -128,8 +128,9 @@ def card(
         Field("Roles", names(request.roles)),
         Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
         Field("State", state_line(request, tally)),
-        Field("Access until", when(request.access_expires, now, tz)),
     ]
+    if request.state in (RequestState.PENDING, RequestState.APPROVED):  # a denied request grants nothing
+        fields.append(Field("Access until", when(request.access_expires, now, tz)))
     if request.resources:
         fields.insert(3, Field("Resources", names(request.resources)))
     if request.suggested_reviewers:

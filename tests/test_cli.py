@@ -77,8 +77,8 @@ def test_connect_prints_the_devstack_cluster_name(devstack: tuple[str, Path], tm
     config = write_config(tmp_path / "dev.yaml", addr, identities / "chatops-bot.pem")
     result = run("check-config", "--connect", "-c", str(config))
     assert result.returncode == 0, result.stderr
-    assert "Connected to Teleport cluster 'devstack.example.com'" in result.stdout
-    assert "as chatops-bot" in result.stdout
+    (connected,) = [line for line in result.stdout.splitlines() if line.startswith("Connected to")]
+    assert "cluster 'devstack.example.com', as chatops-bot" in connected
 
 
 def test_connect_names_a_refused_connection(tmp_path: Path, devstack: tuple[str, Path]) -> None:
@@ -109,7 +109,7 @@ def test_connect_names_an_expired_certificate(devstack: tuple[str, Path], tmp_pa
     write_identity_file(ca.issue_identity("chatops-bot", ["chatops-bot"], not_before=past,
                                           valid_for=timedelta(hours=1)), identity)
     result = run("check-config", "--connect", "-c", str(write_config(tmp_path / "dev.yaml", addr, identity)))
-    assert result.returncode == 1
+    assert result.returncode == 2  # the identity file named by the config cannot be used
     assert "teleport.identity_file: the certificate expired at" in result.stderr
 
 
@@ -126,7 +126,7 @@ def test_connect_names_a_malformed_identity_file(devstack: tuple[str, Path], tmp
     identity = tmp_path / "broken.pem"
     identity.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
     result = run("check-config", "--connect", "-c", str(write_config(tmp_path / "dev.yaml", addr, identity)))
-    assert result.returncode == 1
+    assert result.returncode == 2  # the identity file named by the config cannot be used
     assert result.stderr.startswith("teleport.identity_file: ")
     assert "Traceback" not in result.stderr
 
@@ -330,9 +330,11 @@ def test_every_subcommand_that_reads_a_config_says_what_it_reads() -> None:
 
 
 def test_check_config_warns_when_mattermost_calls_the_bot_over_plain_http_to_another_host(tmp_path: Path) -> None:
-    def config(public_url: str) -> Path:
+    (tmp_path / "id.pem").write_text("an identity, as far as this check goes")
+
+    def config(public_url: str, identity: str = "id.pem") -> Path:
         path = tmp_path / f"config-{len(list(tmp_path.iterdir()))}.yaml"
-        path.write_text("teleport:\n  addr: auth.example.com:3025\n  identity_file: id\n"
+        path.write_text(f"teleport:\n  addr: auth.example.com:3025\n  identity_file: {identity}\n"
                         "mattermost:\n  url: https://chat.example.com\n  bot_token: t\n  command_tokens: [c]\n"
                         f"  action_secret: {'s' * 32}\n  public_url: {public_url}\n")
         return path
@@ -343,3 +345,6 @@ def test_check_config_warns_when_mattermost_calls_the_bot_over_plain_http_to_ano
     for quiet in ("https://chatops.example.com", "http://127.0.0.1:8080", "http://localhost:8080"):
         result = run("check-config", "-c", str(config(quiet)))
         assert result.returncode == 0 and "warning" not in result.stdout, (quiet, result.stdout)
+    missing = run("check-config", "-c", str(config("https://chatops.example.com", identity="missing.pem")))
+    assert missing.returncode == 0
+    assert f"warning: teleport.identity_file: {tmp_path / 'missing.pem'} does not exist yet" in missing.stdout

@@ -698,7 +698,7 @@ async def test_review_of_an_unknown_or_malformed_id_is_refused(ctx: Context, tel
             "that lists and replies show.\nUsage: `/access approve ID [REASON…]`"
         )
     assert await refused(ctx, teleport, "bob", "deny") == (
-        "give the ID of the request.\nUsage: `/access deny ID [REASON…]`"
+        "Give the ID of the request.\nUsage: `/access deny ID [REASON…]`"
     )
 
 
@@ -956,10 +956,10 @@ async def test_help_for_one_subcommand(ctx: Context) -> None:
 
 async def test_unknown_subcommand_suggests_the_nearest(ctx: Context, teleport: DevTeleport) -> None:
     assert await refused(ctx, teleport, "carol", "help aprove") == (
-        "there is no subcommand `aprove`. Did you mean `approve`?\nUsage: `/access help [SUBCOMMAND]`"
+        "There is no subcommand `aprove`. Did you mean `approve`?\nUsage: `/access help [SUBCOMMAND]`"
     )
     assert await refused(ctx, teleport, "carol", "reqest dba") == (
-        "unknown subcommand `reqest`. Did you mean `request`?\n"
+        "Unknown subcommand `reqest`. Did you mean `request`?\n"
         "Usage: `/access request|roles|list|show|approve|deny|cancel|help …`"
     )
 

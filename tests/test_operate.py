@@ -261,7 +261,7 @@ async def test_a_full_run_logs_a_line_per_command_and_no_secret(
     listed = await mattermost_command(served, stack, ALICE_MM, "list mine")
     assert "Your requests (1, page 1 of 1)" in listed["text"]
     unknown = await slack_command(served, slack, "U0ALICE", "frobnicate")
-    assert "unknown subcommand" in unknown["text"]
+    assert "Unknown subcommand" in unknown["text"]
     approve = messages.ACTION_LABEL[Action.APPROVE]
     url, body = mm.click(mm_card(mm, request_id)["id"], approve, user_id=BOB_MM.id)
     clicked = await served.http.post(url, json=body)

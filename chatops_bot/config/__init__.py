@@ -237,9 +237,14 @@ class Settings(Section):
         """(key path, where it will come from) for each secret a read-only load left unresolved."""
         return list(_pending(self, ""))
 
-    def transport_warnings(self) -> list[str]:
-        """Plain-HTTP hops that leave this host: what travels on them can be read on the way."""
+    def warnings(self) -> list[str]:
+        """What is valid but will not work as it stands: files the Teleport identity needs that are not there
+        yet, and plain-HTTP hops that leave this host (what travels on them can be read on the way)."""
         found = []
+        for key in ("identity_file", *_TLS_FILES):
+            path = getattr(self.teleport, key)
+            if path is not None and not path.exists():
+                found.append(f"teleport.{key}: {path} does not exist yet (serve and --connect need it)")
         if self.mattermost is not None and _plain_http_off_host(self.mattermost.public_url):
             found.append("mattermost.public_url is plain HTTP to another host: Mattermost's calls to the bot "
                          "(who acted, reasons, request IDs) can be read on the way; serve it over HTTPS "
