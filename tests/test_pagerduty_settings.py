@@ -1,0 +1,57 @@
+"""The `pagerduty` config section: mistakes name their key, the token stays hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatops_bot.config import ConfigError, load_config
+
+BASE = """
+teleport:
+  addr: auth.example.com:3025
+  identity_file: /etc/bot/identity
+pagerduty:
+  token: ${PD_TOKEN}
+"""
+
+
+def load(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "config.yaml"
+    path.write_text(BASE + text)
+    return load_config(path, env={"PD_TOKEN": "pd-secret-token"})
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text)
+    return caught.value.problems
+
+
+def test_a_rule_reads_with_its_defaults(tmp_path: Path) -> None:
+    settings = load(tmp_path, "  auto_approve:\n    - {name: dba, roles: [dba], schedules: [P1X2Y3]}\n")
+    pagerduty = settings.pagerduty  # type: ignore[attr-defined]
+    assert pagerduty.api_url == "https://api.pagerduty.com" and pagerduty.requester_email == "trait"
+    rule = pagerduty.auto_approve[0]
+    assert (rule.max_level, rule.while_incident_on, rule.max_duration) == (None, (), None)
+    assert "pd-secret-token" not in settings.summary()  # type: ignore[attr-defined]
+
+
+def test_rule_mistakes_name_their_key(tmp_path: Path) -> None:
+    found = problems(tmp_path, """  auto_approve:
+    - {name: a, roles: [dba]}
+    - {name: b, roles: [dba], schedules: [p1x2y3], max_level: 0}
+    - {name: c, roles: [], escalation_policies: [PDBAEP1], max_duration: soon}
+""")
+    assert any(p.startswith("pagerduty.auto_approve[0]: name the schedules or escalation_policies") for p in found)
+    assert any(p.startswith("pagerduty.auto_approve[1].schedules[0]: must be a PagerDuty ID") for p in found)
+    assert any(p.startswith("pagerduty.auto_approve[1].max_level") for p in found)
+    assert any(p.startswith("pagerduty.auto_approve[2].roles: must not be empty") for p in found)
+    assert any(p.startswith("pagerduty.auto_approve[2].max_duration") for p in found)
+
+
+def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
+    found = problems(tmp_path, "  auto_approve:\n    - {name: a, roles: [dba], schedules: [P1]}\n"
+                               "    - {name: a, roles: [web], schedules: [P2]}\n")
+    assert found == ["pagerduty.auto_approve: each rule needs a name of its own (the audit log quotes it)"]
