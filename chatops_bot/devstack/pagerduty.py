@@ -540,3 +540,20 @@ def demo_account(pagerduty: DevPagerDuty, now: datetime) -> None:
                                                              now + timedelta(hours=12))])
     pagerduty.add_policy("PDBAEP1", "DBA", [[Target("schedule", "P1X2Y3")], [Target("schedule", "P4Q5R6")]])
     pagerduty.add_service("PDBSVC1", "Database", "PDBAEP1")
+
+
+async def serve_forever(host: str, port: int, *, webhook_url: str = "") -> None:
+    """`chatops-bot devstack pagerduty`: the demo account on `host:port` until interrupted."""
+    pagerduty = DevPagerDuty()
+    demo_account(pagerduty, datetime.now(UTC))
+    url = await pagerduty.start(host, port)
+    if webhook_url:
+        pagerduty.subscribe(webhook_url)
+    print(f"devstack PagerDuty serving on {url} (token {TOKEN!r}; alice is on call for DBA primary, "
+          "schedule P1X2Y3, for 12 hours)", flush=True)
+    if webhook_url:
+        print(f"signed v3 webhooks go to {webhook_url} (secret {WEBHOOK_SECRET!r})", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await pagerduty.stop()

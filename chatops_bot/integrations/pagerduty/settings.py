@@ -14,7 +14,6 @@ from chatops_bot.config.types import Count, Duration, RoleMatcher, Secret, Secti
 # PagerDuty object IDs: upper-case letters and digits, "P1X2Y3", "PDBAEP1".
 PagerDutyId = Annotated[str, check(lambda s: re.fullmatch(r"[A-Z0-9]{2,20}", s),
                                    "must be a PagerDuty ID such as P1X2Y3 (upper-case letters and digits)")]
-Email = Annotated[str, check(lambda s: re.fullmatch(r"[^@\s]+@[^@\s]+", s), "must be an e-mail address")]
 
 
 class AutoApproveRule(Section):
@@ -44,8 +43,6 @@ class AutoApproveRule(Section):
 class PagerDutySettings(Section):
     api_url: WebUrl = "https://api.pagerduty.com"
     token: Secret
-    # The `From` header of incident writes: a PagerDuty user's e-mail (required with an account token).
-    from_email: Email | None = None
     # One call's budget, waits for PagerDuty's rate limit included.
     timeout: Duration = timedelta(seconds=10)
     # How a Teleport user's e-mail is found: a trait (`email_trait`), or the user name itself.

@@ -1,0 +1,48 @@
+"""`check-config --connect` for PagerDuty: the token works, and every schedule, escalation policy and
+service the rules name exists, each missing one named with the rule that names it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyError, PagerDutyRefused
+from chatops_bot.integrations.pagerduty.settings import PagerDutySettings
+
+KINDS = (("schedules", "schedule", "/schedules"), ("escalation_policies", "escalation policy",
+                                                   "/escalation_policies"),
+         ("while_incident_on", "service", "/services"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    fatal: bool
+    text: str
+
+
+async def check(settings: PagerDutySettings, client: PagerDutyClient) -> list[Finding]:
+    """What is wrong with the PagerDuty side of the config, asked of PagerDuty; empty when nothing is."""
+    try:
+        await client.get("/users", {"limit": "1"})
+    except PagerDutyRefused as err:
+        if err.status in (401, 403):
+            return [Finding(True, f"PagerDuty refuses pagerduty.token (HTTP {err.status}): is it a REST API "
+                                  "key of this account, and pagerduty.api_url its service region?")]
+        return [Finding(True, f"PagerDuty at {settings.api_url}: {err}")]
+    except PagerDutyError as err:
+        return [Finding(True, f"cannot reach PagerDuty at {settings.api_url}: {err}")]
+    findings = []
+    for key, kind, path in KINDS:
+        named: dict[str, list[str]] = {}
+        for rule in settings.auto_approve:
+            for id in getattr(rule, key):
+                named.setdefault(id, []).append(rule.name)
+        for id, rules in named.items():
+            try:
+                await client.get(f"{path}/{id}")
+            except PagerDutyRefused as err:
+                what = "does not exist" if err.status == 404 else f"cannot be read (HTTP {err.status})"
+                findings.append(Finding(True, f"PagerDuty {kind} {id} (pagerduty.auto_approve "
+                                              f"{', '.join(rules)}) {what}"))
+            except PagerDutyError as err:
+                findings.append(Finding(True, f"cannot check PagerDuty {kind} {id}: {err}"))
+    return findings
