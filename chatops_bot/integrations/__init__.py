@@ -44,4 +44,8 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
 
         found.append(webhooks(settings.webhooks, client, timer=timer,
                               web_proxy_addr=settings.teleport.web_proxy_addr or ""))
+    if settings.pagerduty is not None:  # issue 16
+        from chatops_bot.integrations.pagerduty.wiring import integration
+
+        found.append(integration(settings.pagerduty, client, timer=timer))
     return found
