@@ -43,6 +43,7 @@ def config(tmp_path: Path, teleport: DevTeleport, api_url: str, token: str, rule
     path = tmp_path / "config.yaml"
     path.write_text(f"teleport:\n  addr: {teleport.addr}\n  identity_file: {identity}\n  timeout: 3s\n"
                     f"pagerduty:\n  api_url: {api_url}\n  token: ${{PD_TOKEN}}\n  timeout: 3s\n"
+                    f"  from_email: nobody@example.com\n  incidents:\n    services: {{dba: PDBSVC1, '*': PNOSVC2}}\n"
                     f"  auto_approve:\n{rules}")
     return path
 
@@ -58,9 +59,13 @@ async def test_connect_names_every_missing_schedule_and_service(
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: PagerDuty schedule P0GONE1 (pagerduty.auto_approve dba) does not exist",
-                      "error: PagerDuty service PNOSVC1 (pagerduty.auto_approve dba) does not exist"]
+                      "error: PagerDuty service PNOSVC1 (pagerduty.auto_approve dba) does not exist",
+                      "error: PagerDuty service PNOSVC2 (pagerduty.incidents.services *) does not exist",
+                      "error: pagerduty.from_email is no PagerDuty user's e-mail: PagerDuty refuses incident "
+                      "writes from it"]
     fixed = config(tmp_path, teleport, devstack_pagerduty, TOKEN,
                    "    - {name: dba, roles: [dba], schedules: [P1X2Y3], escalation_policies: [PDBAEP1]}\n")
+    fixed.write_text(fixed.read_text().replace("nobody@", "chatops-bot@").replace("PNOSVC2", "PDBSVC1"))
     result = await asyncio.to_thread(run, "check-config", "--connect", "-c", str(fixed), env={"PD_TOKEN": TOKEN})
     assert result.returncode == 0, result.stderr
     assert "Connected to PagerDuty" in result.stdout

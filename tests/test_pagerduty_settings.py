@@ -55,3 +55,12 @@ def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
     found = problems(tmp_path, "  auto_approve:\n    - {name: a, roles: [dba], schedules: [P1]}\n"
                                "    - {name: a, roles: [web], schedules: [P2]}\n")
     assert found == ["pagerduty.auto_approve: each rule needs a name of its own (the audit log quotes it)"]
+
+
+def test_incidents_need_a_from_user_and_a_route(tmp_path: Path) -> None:
+    assert "pagerduty.from_email: required with incidents (PagerDuty needs a From user to write incidents)" in (
+        problems(tmp_path, "  incidents:\n    services: {PDBSVC1: PDBSVC1}\n"))
+    found = problems(tmp_path, "  from_email: bot@example.com\n  incidents:\n    services: {}\n")
+    assert found == ['pagerduty.incidents.services: must route at least one role (or "*") to a service']
+    settings = load(tmp_path, '  from_email: bot@example.com\n  incidents:\n    services: {"*": PACCESS1}\n')
+    assert settings.pagerduty.incidents.services == {"*": "PACCESS1"}  # type: ignore[attr-defined]

@@ -1,10 +1,12 @@
-"""`check-config --connect` for PagerDuty: the token works, and every schedule, escalation policy and
-service the rules name exists, each missing one named with the rule that names it."""
+"""`check-config --connect` for PagerDuty: the token works, every schedule, escalation policy and service
+the rules and the incident routes name exists (each missing one named with where it is named), and
+`from_email` is a PagerDuty user's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatops_bot.integrations.pagerduty.account import PagerDutyAccount
 from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyError, PagerDutyRefused
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings
 
@@ -45,4 +47,23 @@ async def check(settings: PagerDutySettings, client: PagerDutyClient) -> list[Fi
                                               f"{', '.join(rules)}) {what}"))
             except PagerDutyError as err:
                 findings.append(Finding(True, f"cannot check PagerDuty {kind} {id}: {err}"))
+    if settings.incidents is not None:
+        for role, service in settings.incidents.services.items():
+            try:
+                await client.get(f"/services/{service}")
+            except PagerDutyRefused as err:
+                what = "does not exist" if err.status == 404 else f"cannot be read (HTTP {err.status})"
+                findings.append(Finding(True, f"PagerDuty service {service} (pagerduty.incidents.services "
+                                              f"{role}) {what}"))
+            except PagerDutyError as err:
+                findings.append(Finding(True, f"cannot check PagerDuty service {service}: {err}"))
+    if settings.from_email:
+        try:
+            person = await PagerDutyAccount(client).user_by_email(settings.from_email)
+        except PagerDutyError as err:
+            findings.append(Finding(True, f"cannot look up pagerduty.from_email in PagerDuty: {err}"))
+        else:
+            if person is None:
+                findings.append(Finding(True, "pagerduty.from_email is no PagerDuty user's e-mail: PagerDuty "
+                                              "refuses incident writes from it"))
     return findings

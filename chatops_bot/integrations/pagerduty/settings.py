@@ -40,18 +40,37 @@ class AutoApproveRule(Section):
         return broken
 
 
+Email = Annotated[str, check(lambda s: re.fullmatch(r"[^@\s]+@[^@\s]+", s), "must be an e-mail address")]
+
+
+class IncidentSettings(Section):
+    """An incident per request on the service its roles route to: role (or "*", the default) -> service ID."""
+
+    services: dict[Text, PagerDutyId]
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [] if data.get("services") else [("services", 'must route at least one role (or "*") to a service')]
+
+
 class PagerDutySettings(Section):
     api_url: WebUrl = "https://api.pagerduty.com"
     token: Secret
+    # The PagerDuty user the bot acts as when it writes incidents and notes (the `From` header an account
+    # token requires).
+    from_email: Email | None = None
     # One call's budget, waits for PagerDuty's rate limit included.
     timeout: Duration = timedelta(seconds=10)
     # How a Teleport user's e-mail is found: a trait (`email_trait`), or the user name itself.
     requester_email: Literal["trait", "user_name"] = "trait"
     email_trait: Text = "email"
     auto_approve: tuple[AutoApproveRule, ...] = ()
+    incidents: IncidentSettings | None = None
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if "incidents" in data and "from_email" not in data:
+            return [("from_email", "required with incidents (PagerDuty needs a From user to write incidents)")]
         rules = data.get("auto_approve")
         if isinstance(rules, list):
             names = [rule.get("name") for rule in rules if isinstance(rule, Mapping)]
@@ -66,4 +85,5 @@ class PagerDutySettings(Section):
         return sorted({p for rule in self.auto_approve for p in rule.escalation_policies})
 
     def service_ids(self) -> list[str]:
-        return sorted({s for rule in self.auto_approve for s in rule.while_incident_on})
+        routed = self.incidents.services.values() if self.incidents else ()
+        return sorted({s for rule in self.auto_approve for s in rule.while_incident_on} | set(routed))

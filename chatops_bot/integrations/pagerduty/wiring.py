@@ -1,8 +1,9 @@
-"""The `pagerduty` section -> the `Integration` the bot runs: today, the on-call decider."""
+"""The `pagerduty` section -> the `Integration` the bot runs: the on-call decider and the incident keeper."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from starlette.routing import BaseRoute
 
@@ -10,21 +11,32 @@ from chatops_bot.integrations import Integration
 from chatops_bot.integrations.pagerduty.account import PagerDutyAccount
 from chatops_bot.integrations.pagerduty.client import PagerDutyClient
 from chatops_bot.integrations.pagerduty.decider import PagerDutyDecider, Users
+from chatops_bot.integrations.pagerduty.incidents import IncidentKeeper, PluginData
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings
 from chatops_bot.timer import REAL_TIME, Timer
+from chatops_bot.watcher import Follower, Observer
 
 
 def client(settings: PagerDutySettings, *, timer: Timer = REAL_TIME) -> PagerDutyClient:
-    return PagerDutyClient(settings.api_url, settings.token.get_secret_value(),
+    return PagerDutyClient(settings.api_url, settings.token.get_secret_value(), from_email=settings.from_email or "",
                            deadline=settings.timeout.total_seconds(), timer=timer)
 
 
-def integration(settings: PagerDutySettings, users: Users, *, timer: Timer = REAL_TIME) -> Integration:
-    """`users`: the Teleport client, for the requester's e-mail trait."""
+def integration(settings: PagerDutySettings, teleport: Teleport, *, web_proxy_addr: str = "",
+                timer: Timer = REAL_TIME) -> Integration:
+    """`teleport`: the bot's Teleport client (the requester's e-mail trait, plugin data)."""
     made = client(settings, timer=timer)
-    decider = PagerDutyDecider(settings, PagerDutyAccount(made), users)
+    decider = PagerDutyDecider(settings, PagerDutyAccount(made), teleport)
+    observers: list[Observer] = []
+    if settings.incidents is not None:
+        keeper = IncidentKeeper(made, teleport, settings.incidents.services, web_proxy_addr=web_proxy_addr)
+        observers.append(Follower(keeper, timer=timer))
     return Integration(name="pagerduty", deciders=[decider] if settings.auto_approve else [],
-                       services=[PagerDutyService(made)])
+                       observers=observers, services=[PagerDutyService(made)])
+
+
+class Teleport(Users, PluginData, Protocol):
+    """What the PagerDuty integration asks of the bot's Teleport client."""
 
 
 class PagerDutyService:
