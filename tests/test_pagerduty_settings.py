@@ -64,3 +64,30 @@ def test_incidents_need_a_from_user_and_a_route(tmp_path: Path) -> None:
     assert found == ['pagerduty.incidents.services: must route at least one role (or "*") to a service']
     settings = load(tmp_path, '  from_email: bot@example.com\n  incidents:\n    services: {"*": PACCESS1}\n')
     assert settings.pagerduty.incidents.services == {"*": "PACCESS1"}  # type: ignore[attr-defined]
+
+
+def test_a_webhook_needs_incidents_and_a_secret(tmp_path: Path) -> None:
+    assert problems(tmp_path, "  webhook:\n    secrets: [s3cret]\n") == [
+        "pagerduty.webhook: needs incidents: responders decide by a note on a request's incident"]
+    found = problems(tmp_path, "  from_email: bot@example.com\n  incidents:\n    services: {'*': PACCESS1}\n"
+                               "  webhook:\n    secrets: []\n")
+    assert found == ["pagerduty.webhook.secrets: must name the subscription's signing secret"]
+
+
+async def test_each_part_the_section_names_is_turned_on(tmp_path: Path) -> None:
+    from chatops_bot import integrations
+    from chatops_bot.timer import REAL_TIME
+
+    settings = load(tmp_path, """  from_email: bot@example.com
+  auto_approve:
+    - {name: dba, roles: [dba], schedules: [P1X2Y3]}
+  incidents:
+    services: {'*': PACCESS1}
+  webhook:
+    secrets: [s3cret]
+""")
+    [pagerduty] = integrations.build(settings, client=object(), timer=REAL_TIME)  # type: ignore[arg-type]
+    assert [d.name for d in pagerduty.deciders] == ["pagerduty"] and len(pagerduty.observers) == 1
+    assert [r.path for s in pagerduty.services for r in s.routes()] == ["/pagerduty/webhook"]
+    for service in pagerduty.services:
+        await service.stop()

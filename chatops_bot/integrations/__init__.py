@@ -47,6 +47,5 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
     if settings.pagerduty is not None:  # issue 16
         from chatops_bot.integrations.pagerduty.wiring import integration
 
-        found.append(integration(settings.pagerduty, client, web_proxy_addr=settings.teleport.web_proxy_addr or "",
-                                 timer=timer))
+        found.append(integration(settings, client, timer=timer))
     return found

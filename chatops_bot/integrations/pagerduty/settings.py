@@ -53,6 +53,17 @@ class IncidentSettings(Section):
         return [] if data.get("services") else [("services", 'must route at least one role (or "*") to a service')]
 
 
+class WebhookSettings(Section):
+    """PagerDuty's v3 webhook subscription to `/pagerduty/webhook`: its signing secret (two while rotating)."""
+
+    secrets: tuple[Secret, ...]
+    max_age: Duration = timedelta(minutes=5)
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [] if data.get("secrets") else [("secrets", "must name the subscription's signing secret")]
+
+
 class PagerDutySettings(Section):
     api_url: WebUrl = "https://api.pagerduty.com"
     token: Secret
@@ -66,9 +77,13 @@ class PagerDutySettings(Section):
     email_trait: Text = "email"
     auto_approve: tuple[AutoApproveRule, ...] = ()
     incidents: IncidentSettings | None = None
+    # Decisions from PagerDuty: a responder's "approve"/"deny" note on a request's incident.
+    webhook: WebhookSettings | None = None
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if "webhook" in data and "incidents" not in data:
+            return [("webhook", "needs incidents: responders decide by a note on a request's incident")]
         if "incidents" in data and "from_email" not in data:
             return [("from_email", "required with incidents (PagerDuty needs a From user to write incidents)")]
         rules = data.get("auto_approve")
