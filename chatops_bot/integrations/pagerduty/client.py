@@ -62,13 +62,13 @@ class PagerDutyClient:
             self._session = None
 
     async def get(self, path: str, params: Params | None = None) -> dict[str, Any]:
-        return await self._call("GET", path, params=params)
+        return await self._exchange("GET", path, params=params)
 
     async def listing(self, path: str, key: str, params: Params | None = None) -> list[dict[str, Any]]:
         """Every item of a paginated listing, page after page while PagerDuty says there are `more`."""
         items: list[dict[str, Any]] = []
         for page in range(MAX_PAGES):
-            answer = await self._call("GET", path, params={**(params or {}), "limit": str(PAGE_SIZE),
+            answer = await self._exchange("GET", path, params={**(params or {}), "limit": str(PAGE_SIZE),
                                                             "offset": str(page * PAGE_SIZE)})
             found = answer.get(key)
             if not isinstance(found, list):
@@ -80,12 +80,12 @@ class PagerDutyClient:
         return items
 
     async def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self._call("POST", path, body=body, acting=True)
+        return await self._exchange("POST", path, body=body, acting=True)
 
     async def put(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self._call("PUT", path, body=body, acting=True)
+        return await self._exchange("PUT", path, body=body, acting=True)
 
-    async def _call(self, method: str, path: str, *, params: Params | None = None,
+    async def _exchange(self, method: str, path: str, *, params: Params | None = None,
                     body: Mapping[str, Any] | None = None, acting: bool = False) -> dict[str, Any]:
         started = self.timer.monotonic()
         headers = dict(self._headers)
