@@ -133,3 +133,15 @@ async def test_a_claim_another_process_holds_is_waited_for(keeper: Make, pagerdu
     with pytest.raises(Later):
         await keeper().sync(request)
     assert pagerduty.incidents == {}
+
+
+async def test_pagerduty_down_is_asked_again_later_and_then_opens_the_incident(
+        keeper: Make, pagerduty: DevPagerDuty, client_for: ClientFactory, bot: TeleportClient) -> None:
+    request = await alices(client_for)
+    one = keeper()
+    pagerduty.go_down()
+    with pytest.raises(Later, match="PagerDuty unavailable"):
+        await one.sync(request)
+    pagerduty.go_down(False)
+    await one.sync(request)  # the claim it gave back is its own to take again at once
+    assert len(pagerduty.incidents) == 1

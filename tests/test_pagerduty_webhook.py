@@ -141,3 +141,14 @@ async def test_forged_unsigned_stale_and_replayed_events_review_nothing(world: W
     assert await pagerduty.deliver(denial) == 202
     assert await pagerduty.deliver(denial) == 409  # the same event again
     assert reviews(teleport, world.request.id) == [("bob", RequestState.DENIED, "not during the freeze")]
+
+
+async def test_an_event_pagerduty_retries_after_an_outage_is_no_replay(world: World, teleport: DevTeleport) -> None:
+    pagerduty = world.pagerduty
+    body = annotated(world, "PBOB001", "approve after the outage")
+    pagerduty.go_down()  # the bot cannot read the incident or the agent
+    assert await pagerduty.deliver(body) == 503
+    assert reviews(teleport, world.request.id) == []
+    pagerduty.go_down(False)
+    assert await pagerduty.deliver(body) == 202  # PagerDuty's retry of the same event
+    assert reviews(teleport, world.request.id) == [("bob", RequestState.APPROVED, "after the outage")]

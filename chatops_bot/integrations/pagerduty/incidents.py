@@ -22,11 +22,12 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
-from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyRefused
+from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyRefused, PagerDutyUnavailable
 from chatops_bot.timer import Later
 from commands.errors import BackendError, CompareFailed
 from commands.messages import web_link
@@ -38,6 +39,7 @@ KEY_PREFIX = "pagerduty:"
 INCIDENT_KEY = "teleport-access-request/"
 CLAIM_LEASE = 60.0
 OPEN = ("triggered", "acknowledged")
+UNAVAILABLE_RETRY = 30.0
 
 
 class PluginData(Protocol):
@@ -67,6 +69,21 @@ class Record:
 
     def dump(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
+
+
+@contextmanager
+def _pagerduty_trouble(request_id: str) -> Iterator[None]:
+    """PagerDuty unreachable: look again in `UNAVAILABLE_RETRY` seconds, however long it lasts (the lane's
+    backoff would give up). PagerDuty refusing: logged; the next event or resync of the request tries again."""
+    try:
+        yield
+    except PagerDutyUnavailable as err:
+        logger.warning("request %s: PagerDuty unavailable for its incident (%s); again in %.0f s", request_id, err,
+                       UNAVAILABLE_RETRY, extra={"request_id": request_id})
+        raise Later(UNAVAILABLE_RETRY, "PagerDuty unavailable") from None
+    except PagerDutyRefused as err:
+        logger.error("request %s: PagerDuty refused a write to its incident: %s", request_id, err,
+                     extra={"request_id": request_id})
 
 
 def services_for(routes: Mapping[str, str], roles: Sequence[str]) -> list[str]:
@@ -107,13 +124,15 @@ class IncidentKeeper:
             record = Record.parse(held)
             if record.resolved or (not record.incident and request.state is not RequestState.PENDING):
                 continue  # done, or decided before any incident was opened: nothing to tell PagerDuty
-            await self._keep(request, service, held, record)
+            with _pagerduty_trouble(request.id):
+                await self._keep(request, service, held, record)
 
     async def closed(self, request_id: str) -> None:
         """Teleport deleted the request (its plugin data went with it): resolve what its key still opens."""
-        for incident in await self.client.listing("/incidents", "incidents", {
-                "incident_key": incident_key(request_id), "statuses[]": list(OPEN)}):
-            await self._resolve(str(incident["id"]), "The access request was deleted or expired in Teleport.")
+        with _pagerduty_trouble(request_id):
+            for incident in await self.client.listing("/incidents", "incidents", {
+                    "incident_key": incident_key(request_id), "statuses[]": list(OPEN)}):
+                await self._resolve(str(incident["id"]), "The access request was deleted or expired in Teleport.")
 
     async def _keep(self, request: AccessRequest, service: str, held: str, record: Record) -> None:
         key = KEY_PREFIX + service

@@ -91,10 +91,14 @@ class WebhookService:
 
     async def receive(self, request: Request) -> Response:
         body = await request.body()
+        event: dict[str, Any] = {}
         try:
             event = self._verified(body, request.headers.get("X-PagerDuty-Signature", ""))
             outcome = await self._act(event)
         except Refusal as refusal:
+            if refusal.status >= 500:
+                # Not done for want of PagerDuty: PagerDuty's retry of this very event must not look like a replay.
+                self._seen.pop(str(event.get("id")), None)
             logger.warning("PagerDuty webhook refused: %s", refusal.why)
             return JSONResponse({"error": refusal.why}, status_code=refusal.status)
         return JSONResponse({"outcome": outcome}, status_code=202)
