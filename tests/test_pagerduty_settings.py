@@ -91,3 +91,26 @@ async def test_each_part_the_section_names_is_turned_on(tmp_path: Path) -> None:
     assert [r.path for s in pagerduty.services for r in s.routes()] == ["/pagerduty/webhook"]
     for service in pagerduty.services:
         await service.stop()
+
+
+def test_teleport_role_lets_the_bot_review_exactly_the_roles_the_rules_cover(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    import yaml
+
+    from chatops_bot.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(BASE + "  auto_approve:\n    - {name: a, roles: [dba, 'db-*'], schedules: [P1X2Y3]}\n"
+                           "    - {name: b, roles: [dba], escalation_policies: [PDBAEP1]}\n")
+
+    def role(mode: str) -> dict[str, object]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["teleport-role", "-c", str(path), "--review-mode", mode]) == 0
+        return next(yaml.safe_load_all(out.getvalue()))["spec"]["allow"]  # type: ignore[no-any-return]
+
+    assert role("on_behalf")["review_requests"] == {"submit_for_users": ["*"], "roles": ["db-*", "dba"]}
+    assert role("as_bot")["review_requests"] == {"roles": ["*"]}
+    assert "review_requests" not in role("resolve")
