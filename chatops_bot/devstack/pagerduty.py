@@ -24,7 +24,9 @@ developer documentation (developer.pagerduty.com):
 Choices where the documentation is silent (UNCONFIRMED, kept here so they are easy to revisit): the
 `error.code`/`message` numbers and wording of 400/401/404/429 answers; the 400 a second open incident
 with the same `incident_key` gets; which agent a note written through the REST API carries (the `From`
-user's reference, as for one written in the web app).
+user's reference, as for one written in the web app). Simplified on purpose: `/oncalls` ignores `since` and
+`until` and always answers for now (PagerDuty's default when they are left out, which is how the bot asks);
+escalation levels are whole (no delays or loops); a schedule is a list of shifts, not layers.
 """
 
 from __future__ import annotations
