@@ -50,8 +50,8 @@ from chatops_bot.config.types import (
     WebUrl,
     problem,
 )
-from chatops_bot.integrations.webhooks.settings import WebhooksSettings
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings  # issue 16
+from chatops_bot.integrations.webhooks.settings import WebhooksSettings
 from commands.durations import format_duration
 from commands.rules import ReviewRule
 

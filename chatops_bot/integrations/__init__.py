@@ -39,13 +39,13 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
     """An integration for every outside system the config turns on, in a fixed order (PagerDuty's verdicts are
     asked before a decision webhook's)."""
     found: list[Integration] = []
+    if settings.pagerduty is not None:  # issue 16
+        from chatops_bot.integrations.pagerduty.wiring import integration
+
+        found.append(integration(settings, client, timer=timer))
     if settings.webhooks is not None:
         from chatops_bot.integrations.webhooks.integration import build as webhooks
 
         found.append(webhooks(settings.webhooks, client, timer=timer,
                               web_proxy_addr=settings.teleport.web_proxy_addr or ""))
-    if settings.pagerduty is not None:  # issue 16
-        from chatops_bot.integrations.pagerduty.wiring import integration
-
-        found.append(integration(settings, client, timer=timer))
     return found
