@@ -49,6 +49,7 @@ BENCHES: list[tuple[str, list[str], list[str], list[Target]]] = [
                r"^linked in Teleport -> resolvable \(event\)\s+([\d.]+)", 1000),
     ]),
     ("Fan-out of new requests to both platforms", ["fanout.py"], ["fanout.py", "--requests", "100"], []),
+    ("PagerDuty on-call auto-approval", ["pagerduty_auto.py"], ["pagerduty_auto.py", "--requests", "50"], []),
     ("Reminders for 10,000 approved requests", ["reminders.py"], ["reminders.py", "--requests", "1000",
                                                                   "--watch", "20"], [
         Target("reminders: schedule rebuild (s), target < 5", r"^rebuild: .*= ([\d.]+) s;", 5),

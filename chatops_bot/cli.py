@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     teleport.add_argument("--proxy-listen", default="", metavar="ADDR",
                           help="also serve a TLS-routing Proxy in front of Auth there (as Teleport Cloud does)")
     teleport.set_defaults(run=_devstack_teleport)
+    pagerduty = stands.add_parser("pagerduty", help="a PagerDuty REST API v2 stand-in with the demo's on-call")
+    pagerduty.add_argument("--listen", default="127.0.0.1:8090")
+    pagerduty.add_argument("--webhook-url", default="", metavar="URL",
+                           help="send signed v3 webhooks there (the bot's /pagerduty/webhook)")
+    pagerduty.set_defaults(run=_devstack_pagerduty)
     return parser
 
 
@@ -199,7 +204,27 @@ async def _connect(settings: Settings) -> int:
         print(("error: " if finding.fatal else "warning: ") + finding.text,
               file=sys.stderr if finding.fatal else sys.stdout)
     mattermost = await _connect_mattermost(settings) if settings.mattermost is not None else EXIT_OK
-    return EXIT_CONFIG if report.fatal else mattermost
+    pagerduty = await _connect_pagerduty(settings) if settings.pagerduty is not None else EXIT_OK  # issue 16
+    return EXIT_CONFIG if report.fatal else max(mattermost, pagerduty)
+
+
+async def _connect_pagerduty(settings: Settings) -> int:
+    """The token, and every schedule, escalation policy and service the rules name (issue 16)."""
+    from chatops_bot.integrations.pagerduty import preflight, wiring
+
+    assert settings.pagerduty is not None
+    client = wiring.client(settings.pagerduty)
+    try:
+        findings = await preflight.check(settings.pagerduty, client)
+    finally:
+        await client.close()
+    if not findings:
+        print(f"Connected to PagerDuty at {settings.pagerduty.api_url}; every schedule, escalation policy and "
+              "service the rules name exists.")
+    for finding in findings:
+        print(("error: " if finding.fatal else "warning: ") + finding.text,
+              file=sys.stderr if finding.fatal else sys.stdout)
+    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
 
 
 async def _connect_mattermost(settings: Settings) -> int:
@@ -533,6 +558,21 @@ def _devstack_teleport(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except OSError as err:
         print(f"--identity-out {args.identity_out}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _devstack_pagerduty(args: argparse.Namespace) -> int:
+    from chatops_bot.devstack.pagerduty import serve_forever
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"--listen {args.listen}: must be host:port", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(serve_forever(host, int(port), webhook_url=args.webhook_url))
+    except OSError as err:
+        print(f"--listen {args.listen}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -19,6 +19,7 @@ from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.directory import TeleportDirectory
+from chatops_bot.integrations.pagerduty.demo import walk_through as pagerduty_walk_through
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
 from chatops_bot.wiring import SystemClock
 from commands.messages import short_id
@@ -66,10 +67,15 @@ async def run_demo(*, write: Callable[[str], None] = print, interactive: bool = 
             if interactive:
                 await _interactive(session, write, read)
                 return 0
-            return await _scripted(session, teleport, write)
+            outcome = await _scripted(session, teleport, write)
         finally:
             await client.close()
             await teleport.stop()
+        # Issue 16: PagerDuty on-call approval, on a cluster and account of its own.
+        if outcome == 0 and not await pagerduty_walk_through(demo_seed_text(), Path(tmp), write):
+            write("\nThe demo stopped: PagerDuty did not decide as scripted.")
+            return EXIT_UNEXPECTED
+        return outcome
 
 
 async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None]) -> int:

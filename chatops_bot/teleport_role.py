@@ -82,13 +82,17 @@ REQUIRES = {
 }
 
 
-def role_resource(mode: str, *, web_only_roles: Sequence[str] = ()) -> dict[str, Any]:
-    """The `kind: role` resource (Teleport role v7) for `mode`."""
+def role_resource(mode: str, *, web_only_roles: Sequence[str] = (),
+                  automatic_roles: Sequence[str] = ()) -> dict[str, Any]:
+    """The `kind: role` resource (Teleport role v7) for `mode`. `automatic_roles`: the roles automatic
+    rules approve (issue 16), which the bot reviews as itself in on_behalf mode too."""
     if mode not in REVIEW_MODES:
         raise ValueError(f"unknown review mode {mode!r}; expected one of {', '.join(REVIEW_MODES)}")
     allow: dict[str, Any] = {"rules": _rules(mode)}
     if mode in _REVIEW:
         allow["review_requests"] = {_REVIEW[mode][0]: ["*"]}
+    if mode == "on_behalf" and automatic_roles:
+        allow["review_requests"]["roles"] = sorted(set(automatic_roles))
     spec: dict[str, Any] = {"allow": allow}
     if mode == "as_bot" and web_only_roles:
         # The bot's own review rights: never for roles that config says must be reviewed in the Web UI.
@@ -116,16 +120,24 @@ def render(mode: str | None = None, settings: Settings | None = None) -> str:
     web_only = settings.review.web_only_roles if settings else ()
     identity = str(settings.teleport.identity_file or DEFAULT_IDENTITY) if settings else DEFAULT_IDENTITY
     proxy = (settings.teleport.web_proxy_addr if settings else None) or "teleport.example.com:443"
-    resources = [role_resource(mode, web_only_roles=web_only), user_resource()]
+    automatic = automatic_roles(settings)
+    resources = [role_resource(mode, web_only_roles=web_only, automatic_roles=automatic), user_resource()]
     body = yaml.safe_dump_all(resources, sort_keys=False, default_flow_style=None, explicit_start=False)
-    return _header(mode, web_only) + body + _steps(identity, proxy)
+    return _header(mode, web_only, automatic) + body + _steps(identity, proxy)
+
+
+def automatic_roles(settings: Settings | None) -> list[str]:
+    """The roles the config's automatic rules cover (`pagerduty.auto_approve`, issue 16)."""
+    if settings is None or settings.pagerduty is None:
+        return []
+    return sorted({role for rule in settings.pagerduty.auto_approve for role in rule.roles})
 
 
 def _comment(lines: Sequence[str]) -> str:
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 
 
-def _header(mode: str, web_only: Sequence[str]) -> str:
+def _header(mode: str, web_only: Sequence[str], automatic: Sequence[str] = ()) -> str:
     lines = [f"Teleport role and user for chatops-bot with review.mode: {mode}.",
              f"This mode works on {REQUIRES[mode]}.", "What each grant is for:"]
     lines += [f"  {g.resource + ': ' + ', '.join(g.verbs):<34}{g.why}" for g in grants(mode)]
@@ -133,6 +145,9 @@ def _header(mode: str, web_only: Sequence[str]) -> str:
         key, why = _REVIEW[mode]
         lines.append(f'  review_requests.{key}: ["*"]')
         lines += [f"      {line}" for line in why.splitlines()]
+    if mode == "on_behalf" and automatic:
+        lines.append(f"  review_requests.roles: {list(automatic)}")
+        lines.append("      SubmitAccessReview by the bot itself for what pagerduty.auto_approve approves, no more")
     if mode == "resolve":
         lines.append("  no review_requests: decisions are set directly and thresholds do not apply")
     if mode == "as_bot" and web_only:

@@ -50,6 +50,7 @@ from chatops_bot.config.types import (
     WebUrl,
     problem,
 )
+from chatops_bot.integrations.pagerduty.settings import PagerDutySettings  # issue 16
 from chatops_bot.integrations.webhooks.settings import WebhooksSettings
 from commands.durations import format_duration
 from commands.rules import ReviewRule
@@ -218,6 +219,7 @@ class Settings(Section):
     reminders: RemindersSettings = RemindersSettings()
     logging: LoggingSettings = LoggingSettings()
     webhooks: WebhooksSettings | None = None
+    pagerduty: PagerDutySettings | None = None  # issue 16
 
     def summary(self) -> str:
         """The effective config for `chatops-bot check-config --verbose`, as YAML; secrets appear only as

@@ -39,6 +39,10 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
     """An integration for every outside system the config turns on, in a fixed order (PagerDuty's verdicts are
     asked before a decision webhook's)."""
     found: list[Integration] = []
+    if settings.pagerduty is not None:  # issue 16
+        from chatops_bot.integrations.pagerduty.wiring import integration
+
+        found.append(integration(settings, client, timer=timer))
     if settings.webhooks is not None:
         from chatops_bot.integrations.webhooks.integration import build as webhooks
 
