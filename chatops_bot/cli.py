@@ -198,7 +198,6 @@ async def _connect(settings: Settings) -> int:
         await client.close()
     if report is None:
         return EXIT_FAILED
-    info = report.info
     print(report.summary())
     for finding in report.findings:
         print(("error: " if finding.fatal else "warning: ") + finding.text,
@@ -264,10 +263,11 @@ async def _connect_mattermost(settings: Settings) -> int:
 async def _inspect(settings: Settings, client: TeleportClient) -> ClusterReport | None:
     """What the cluster is and whether the configured review mode works there; None after saying (on
     stderr, naming the key) why Teleport could not be asked."""
-    from chatops_bot import preflight
+    from chatops_bot import preflight, teleport_role
 
     try:
         return await preflight.inspect(client, mode=settings.review.mode,
+                                       automatic=teleport_role.automatic_roles(settings),
                                        has_rules=bool(settings.review.rules))
     except Unavailable as err:
         print(f"teleport.addr: {describe_unreachable(settings.teleport.addr, err.detail)}", file=sys.stderr)

@@ -69,8 +69,9 @@ def version_tuple(version: str) -> tuple[int, int, int] | None:
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
-async def inspect(client: object, *, mode: str, has_rules: bool) -> ClusterReport:
-    """Ask Teleport (errors from Ping propagate: the caller says why it is unreachable)."""
+async def inspect(client: object, *, mode: str, has_rules: bool, automatic: Sequence[str] = ()) -> ClusterReport:
+    """Ask Teleport (errors from Ping propagate: the caller says why it is unreachable). `automatic`: the
+    roles automatic decisions cover (PagerDuty rules, the decision webhook), which the bot reviews itself."""
     info: ClusterInfo = await client.ping()  # type: ignore[attr-defined]
     me = await client.current_user()  # type: ignore[attr-defined]
     # A Machine ID identity carries the roles it impersonates in its certificate, not the bot user's own.
@@ -82,14 +83,15 @@ async def inspect(client: object, *, mode: str, has_rules: bool) -> ClusterRepor
             roles.append(await client.get_role(name))  # type: ignore[attr-defined]
         except (NotFound, AccessDenied):
             unreadable.append(name)
-    findings = judge(info, roles, mode=mode, has_rules=has_rules)
+    findings = judge(info, roles, mode=mode, has_rules=has_rules, automatic=automatic)
     if unreadable:
         findings.insert(0, Finding(True, f"teleport: the bot's roles {', '.join(unreadable)} cannot be read back "
                                          "(deleted since the identity was issued?); issue a new identity"))
     return ClusterReport(info, me.name, names, mode, findings)
 
 
-def judge(info: ClusterInfo, roles: Sequence[Role] | None, *, mode: str, has_rules: bool) -> list[Finding]:
+def judge(info: ClusterInfo, roles: Sequence[Role] | None, *, mode: str, has_rules: bool,
+          automatic: Sequence[str] = ()) -> list[Finding]:
     """Every finding about this cluster for `review.mode` = `mode`, fatal ones first. With `roles` None
     (a role not created yet), only what the version and edition decide."""
     found = _version_findings(info)
@@ -121,6 +123,11 @@ def judge(info: ClusterInfo, roles: Sequence[Role] | None, *, mode: str, has_rul
             found.append(Finding(True, (
                 "review.mode: on_behalf: the bot's roles do not allow review_requests.submit_for_users, so "
                 f"Teleport refuses every review the bot submits for a chat user; {hint}")))
+        if automatic and not _allows_review_key(roles, "roles"):
+            found.append(Finding(True, (
+                f"pagerduty.auto_approve / webhooks.decide: automatic decisions on {', '.join(automatic)} are the "
+                "bot's own reviews, but its roles allow it to review no role (review_requests.roles), so "
+                f"Teleport refuses each one; {hint}")))
     elif mode == "as_bot" and not _allows_review_key(roles, "roles"):
         found.append(Finding(True, (
             "review.mode: as_bot: the bot's roles allow it to review no role (review_requests.roles), so "

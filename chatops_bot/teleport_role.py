@@ -127,10 +127,15 @@ def render(mode: str | None = None, settings: Settings | None = None) -> str:
 
 
 def automatic_roles(settings: Settings | None) -> list[str]:
-    """The roles the config's automatic rules cover (`pagerduty.auto_approve`, issue 16)."""
-    if settings is None or settings.pagerduty is None:
+    """The roles automatic decisions cover: `pagerduty.auto_approve` rules and the `webhooks.decide` hook."""
+    if settings is None:
         return []
-    return sorted({role for rule in settings.pagerduty.auto_approve for role in rule.roles})
+    roles: set[str] = set()
+    if settings.pagerduty is not None:
+        roles.update(role for rule in settings.pagerduty.auto_approve for role in rule.roles)
+    if settings.webhooks is not None and settings.webhooks.decide is not None:
+        roles.update(settings.webhooks.decide.roles)
+    return sorted(roles)
 
 
 def _comment(lines: Sequence[str]) -> str:
@@ -147,7 +152,8 @@ def _header(mode: str, web_only: Sequence[str], automatic: Sequence[str] = ()) -
         lines += [f"      {line}" for line in why.splitlines()]
     if mode == "on_behalf" and automatic:
         lines.append(f"  review_requests.roles: {list(automatic)}")
-        lines.append("      SubmitAccessReview by the bot itself for what pagerduty.auto_approve approves, no more")
+        lines.append("      SubmitAccessReview by the bot itself for what pagerduty.auto_approve and webhooks.decide")
+        lines.append("      decide, no more")
     if mode == "resolve":
         lines.append("  no review_requests: decisions are set directly and thresholds do not apply")
     if mode == "as_bot" and web_only:

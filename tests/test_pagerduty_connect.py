@@ -10,13 +10,25 @@ from pathlib import Path
 
 import pytest
 
+from chatops_bot.demo import demo_seed_text
 from chatops_bot.devstack.pagerduty import TOKEN
 from chatops_bot.devstack.pki import write_identity_file
+from chatops_bot.devstack.seed import Seed, load_seed
 from chatops_bot.devstack.teleport import DevTeleport
 from chatops_bot.integrations.pagerduty import preflight, wiring
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings
 from conftest import free_port
 from test_cli import BIN, run
+
+
+@pytest.fixture
+def seed() -> Seed:
+    """The demo cluster with the bot allowed to review dba itself, as `teleport-role` prints it for rules
+    that approve dba: otherwise the check rightly says that grant is missing too."""
+    granted = demo_seed_text().replace('      submit_for_users: ["*"]\n',
+                                       '      submit_for_users: ["*"]\n      roles: [dba]\n', 1)
+    assert granted != demo_seed_text()
+    return load_seed(granted)
 
 
 @pytest.fixture(scope="module")

@@ -114,3 +114,24 @@ def test_teleport_role_lets_the_bot_review_exactly_the_roles_the_rules_cover(tmp
     assert role("on_behalf")["review_requests"] == {"submit_for_users": ["*"], "roles": ["db-*", "dba"]}
     assert role("as_bot")["review_requests"] == {"roles": ["*"]}
     assert "review_requests" not in role("resolve")
+
+
+def test_teleport_role_covers_the_decision_hooks_roles_too(tmp_path: Path) -> None:
+    """The decision webhook reviews as the bot like PagerDuty's rules: on_behalf's role grants both sets."""
+    import contextlib
+    import io
+
+    import yaml
+
+    from chatops_bot.cli import main
+
+    secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+    path = tmp_path / "config.yaml"
+    path.write_text(BASE + "  auto_approve:\n    - {name: a, roles: [dba], schedules: [P1X2Y3]}\n"
+                    f"webhooks:\n  decide: {{name: oncall, url: 'https://hooks.example.com/decide', "
+                    f"secret: '{secret}', roles: [auditor]}}\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["teleport-role", "-c", str(path), "--review-mode", "on_behalf"]) == 0
+    allow = next(yaml.safe_load_all(out.getvalue()))["spec"]["allow"]
+    assert allow["review_requests"] == {"submit_for_users": ["*"], "roles": ["auditor", "dba"]}

@@ -70,6 +70,16 @@ def test_as_bot_needs_review_rights_of_its_own() -> None:
     assert "allow it to review no role" in text
 
 
+def test_automatic_decisions_on_behalf_need_the_bot_to_review_roles_itself() -> None:
+    """PagerDuty's rules and the decision hook review as the bot: submit_for_users alone is not enough."""
+    both = bot_role(submit_for_users=("*",), roles=("dba",))
+    assert preflight.judge(info(), both, mode="on_behalf", has_rules=False, automatic=("dba",)) == []
+    [text] = fatal_texts(preflight.judge(info(), bot_role(submit_for_users=("*",)), mode="on_behalf",
+                                         has_rules=False, automatic=("dba",)))
+    assert text.startswith("pagerduty.auto_approve / webhooks.decide: automatic decisions on dba")
+    assert "review_requests.roles" in text and "chatops-bot teleport-role" in text
+
+
 @pytest.mark.parametrize("mode", ["on_behalf", "as_bot"])
 def test_review_modes_cannot_work_on_community_edition(mode: str) -> None:
     [text] = fatal_texts(preflight.judge(info(enterprise=False), bot_role(COMMUNITY), mode=mode, has_rules=False))

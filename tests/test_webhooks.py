@@ -164,7 +164,7 @@ async def make_bot(client_for: ClientFactory, receiver: Receiver, clock: Movable
         await bot.stop()
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
     """Waits until `check()` holds; fails the test after `timeout` real seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
