@@ -115,10 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     teleport = stands.add_parser("teleport", help="a Teleport Auth gRPC stand-in over mutual TLS")
     teleport.add_argument("--seed", type=Path, help="users and roles in Teleport's YAML (default: the demo seed, "
                           "without review rules for --edition community)")
-    teleport.add_argument("--listen", default="127.0.0.1:3025")
+    teleport.add_argument("--listen", default="127.0.0.1:3025", metavar="HOST:PORT",
+                          help="where the Auth gRPC service listens (default: %(default)s)")
     teleport.add_argument("--identity-out", type=Path, required=True, metavar="DIR",
                           help="write DIR/<user>.pem for every seed user")
-    teleport.add_argument("--cluster-name", default="devstack.example.com")
+    teleport.add_argument("--cluster-name", default="devstack.example.com",
+                          help="the cluster name in its certificates (default: %(default)s)")
     teleport.add_argument("--edition", choices=("enterprise", "community"), default="enterprise",
                           help="community: roles with review rules or thresholds are refused, as Teleport does")
     teleport.add_argument("--version", dest="server_version", default=None, metavar="X.Y.Z",
@@ -131,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     pagerduty.add_argument("--webhook-url", default="", metavar="URL",
                            help="send signed v3 webhooks there (the bot's /pagerduty/webhook)")
     pagerduty.set_defaults(run=_devstack_pagerduty)
+    for group in (sub, stands):
+        for choice in group._choices_actions:  # each command's --help opens with the line the list shows
+            command = group.choices[choice.dest]
+            if choice.help and not command.description:
+                command.description = f"{choice.help[:1].upper()}{choice.help[1:]}."
     return parser
 
 

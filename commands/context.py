@@ -121,8 +121,14 @@ class Context:
                 raise NoSuchRequest(messages.not_found(request_id))
             return request
         short = request_id.lower()
-        seen = [r for r in await self.backend.list_requests() if r.id.endswith(short) and visible(r)]
+        listed = [r for r in await self.backend.list_requests() if visible(r)]
+        seen = [r for r in listed if r.id.endswith(short)]
         if not seen:
+            # The start of an ID copied instead of its end (IDs are time-ordered: their starts collide, so
+            # only the end is accepted): point to the short ID, for a request this person may see.
+            started = [r for r in listed if r.id.startswith(short)]
+            if len(started) == 1:
+                raise UsageError(messages.start_not_short(request_id, started[0].id))
             raise NoSuchRequest(messages.not_found(request_id))
         if len(seen) > 1:  # 32 random bits: two alike among what one person sees is rare, not impossible
             raise UsageError(messages.ambiguous(request_id, seen, len(seen)))

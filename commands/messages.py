@@ -15,7 +15,7 @@ from commands.approvals import Approval, Tally
 from commands.grammar import format_duration
 from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Action, Field, RequestCard
-from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, safe_text, truncate
+from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, quoted, safe_text, truncate
 
 # The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
 # made within a minute share them) and whose last ones are random.
@@ -401,8 +401,13 @@ def list_footer(scope: str, page: int, pages: int) -> str:
     return f"More: `/access list {scope} --page {page + 1}`" if page < pages else ""
 
 
+def start_not_short(given: str, request_id: str) -> str:
+    return (f"{quoted(given)} is the start of request {request_id}; its short ID is the last 8 characters: "
+            f"`{short_id(request_id)}`.")
+
+
 def page_out_of_range(page: int, pages: int) -> str:
-    return f"There is no page {page}; there {'is' if pages == 1 else 'are'} {pages}."
+    return f"There is no page {page}: the list has {'only one page' if pages == 1 else f'{pages} pages'}."
 
 
 def roles_not_loaded(missing: Sequence[str]) -> str:

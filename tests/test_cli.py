@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import os
 import shutil
 import subprocess
@@ -348,3 +350,13 @@ def test_check_config_warns_when_mattermost_calls_the_bot_over_plain_http_to_ano
     missing = run("check-config", "-c", str(config("https://chatops.example.com", identity="missing.pem")))
     assert missing.returncode == 0
     assert f"warning: teleport.identity_file: {tmp_path / 'missing.pem'} does not exist yet" in missing.stdout
+
+
+def test_every_subcommands_help_opens_with_what_it_does() -> None:
+    from chatops_bot.cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        assert command.description and command.description[0].isupper(), name
+        assert command.description.endswith("."), name

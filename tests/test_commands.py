@@ -518,7 +518,7 @@ async def test_list_pages_newest_first(ctx: Context, teleport: DevTeleport, clie
     assert [line.split(" · ")[1] for line in lines] == [f"INC-{n}" for n in reversed(range(25))]
 
     text = await refused(ctx, teleport, "bob", "list --page 4")
-    assert text == "There is no page 4; there are 3."
+    assert text == "There is no page 4: the list has 3 pages."
 
     # Requests made within a minute share their first 8 characters (UUIDv7 starts with the time): the
     # list shows each one's short ID, its random last 8 characters, and each one shown finds its request.
@@ -548,7 +548,12 @@ async def test_show_by_full_id_and_by_short_id(ctx: Context, teleport: DevTelepo
     assert (await refused(ctx, teleport, "bob", f"show {request.id[:13]}")).startswith(
         f"`{request.id[:13]}` is not a request ID: give the full request ID or its short ID"
     )
+    # Its first 8 characters, copied instead of the last 8, get pointed to the short ID, for whoever may see it.
     assert await refused(ctx, teleport, "bob", f"show {request.id[:8]}") == (
+        f"`{request.id[:8]}` is the start of request {request.id}; its short ID is the last 8 characters: "
+        f"`{request.id[-8:]}`."
+    )
+    assert await refused(ctx, teleport, "carol", f"show {request.id[:8]}") == (
         f"There is no access request with ID {request.id[:8]} that you can see."
     )
 
