@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from commands import approvals, messages, policy, rules
-from commands.errors import CommandError, NoSuchRequest, NotFound, PermissionRefused, UsageError
+from commands.errors import CommandError, NoSuchRequest, NotFound, PermissionRefused, UnknownUserError, UsageError
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Role, User
 from commands.ports import AccessBackend, Clock, Directory
@@ -85,7 +85,10 @@ class Context:
         unless `fresh` is False, which only a command that changes nothing may ask for (a list may be a
         few seconds behind a role change; a review never is)."""
         source = self.backend if fresh or self.recent is None else self.recent
-        user = await source.get_user(name)
+        try:
+            user = await source.get_user(name)
+        except NotFound:
+            raise UnknownUserError(messages.no_teleport_user(name)) from None
         try:
             roles = await asyncio.gather(*(source.get_role(r) for r in user.roles))
         except NotFound:

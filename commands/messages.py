@@ -401,6 +401,11 @@ def list_footer(scope: str, page: int, pages: int) -> str:
     return f"More: `/access list {scope} --page {page + 1}`" if page < pages else ""
 
 
+def no_teleport_user(name_: str) -> str:
+    return (f"You are linked to the Teleport user {name(name_)}, but Teleport has no such user (renamed or "
+            "deleted?). Ask an admin to fix the link (the trait on your Teleport user, or `users.map`).")
+
+
 def start_not_short(given: str, request_id: str) -> str:
     return (f"{quoted(given)} is the start of request {request_id}; its short ID is the last 8 characters: "
             f"`{short_id(request_id)}`.")
@@ -662,10 +667,15 @@ def request_outcome(request: AccessRequest, web_url: str = "", tz: str = "") -> 
     if request.state is RequestState.APPROVED:
         if request.access_expires is not None:
             until = f" Your access lasts until {stamp(request.access_expires, tz, seconds=True)}."
-        web = f", or assume it in the Web UI: {web_url}" if web_url else ""
-        until += f" To use it: `tsh login --request-id={request.id}`{web}."
+        until += " " + how_to_use(request, web_url)
     what = f"Your request for {names(request.roles)} ({short_id(request.id)})"
     return f"{what} was {label.lower()}{decided}.{until}"
+
+
+def how_to_use(request: AccessRequest, web_url: str = "") -> str:
+    """How the requester assumes approved access: `tsh`, or the request's page in the Web UI when known."""
+    web = f", or assume it in the Web UI: {web_url}" if web_url else ""
+    return f"To use it: `tsh login --request-id={request.id}`{web}."
 
 
 def request_withdrawn(request: AccessRequest) -> str:

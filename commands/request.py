@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from commands import messages
 from commands.context import Context
-from commands.errors import BackendError, BadParameter, NotFound, PermissionRefused, UsageError
+from commands.errors import BackendError, BadParameter, NotFound, PermissionRefused, UnknownUserError, UsageError
 from commands.grammar import RequestCommand
 from commands.model import AccessRequest, RequestState
 from commands.reply import Invocation, Reply
@@ -48,6 +48,10 @@ async def _create(command: RequestCommand, user: str, ctx: Context, *, dry_run: 
             suggested_reviewers=command.reviewers,
             dry_run=dry_run,
         )
+    except NotFound as err:
+        if f'user "{user}"' in err.detail:  # linked to a Teleport user that is not there
+            raise UnknownUserError(messages.no_teleport_user(user)) from None
+        raise
     except BadParameter as err:
         if not command.reason and "reason" in err.detail:
             raise UsageError(messages.reason_required(command.roles)) from None
@@ -92,7 +96,7 @@ async def _check_reviewers(command: RequestCommand, preview: AccessRequest, ctx:
             continue
         try:
             user, roles = await ctx.user_and_roles(reviewer)
-        except NotFound:
+        except (NotFound, UnknownUserError):
             problems.append(messages.reviewer_unknown(reviewer))
             continue
         except PermissionRefused:

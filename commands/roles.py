@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from commands import messages
 from commands.context import Context
-from commands.errors import BadParameter
+from commands.errors import BadParameter, NotFound, UnknownUserError
 from commands.reply import Invocation, Reply
 
 # What a dry run sends as the reason once Teleport said one is required; a dry run creates nothing.
@@ -22,7 +22,12 @@ DRY_RUN_REASON = "dry run"
 
 async def run(invocation: Invocation, ctx: Context) -> Reply:
     user = await ctx.teleport_user(invocation)
-    capabilities = await ctx.backend.get_capabilities(user)
+    try:
+        capabilities = await ctx.backend.get_capabilities(user)
+    except NotFound as err:
+        if f'user "{user}"' not in err.detail:
+            raise
+        raise UnknownUserError(messages.no_teleport_user(user)) from None
     roles = sorted(capabilities.requestable_roles)
     if not roles:
         return Reply(text=messages.nothing_requestable())

@@ -6,7 +6,7 @@ from commands import messages
 from commands.context import Context
 from commands.errors import UsageError
 from commands.grammar import ShowCommand
-from commands.model import AccessRequest
+from commands.model import AccessRequest, RequestState
 from commands.reply import Action, Invocation, Reply
 
 
@@ -28,4 +28,7 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
     actions = (Action.APPROVE, Action.DENY) if may_review else ()
     card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id),
                          tally=await ctx.tally(request), tz=invocation.actor.tz)
-    return Reply(text=f"Request {messages.short_id(request.id)}", cards=(card,))
+    text = f"Request {messages.short_id(request.id)}"
+    if request.user == user.name and request.state is RequestState.APPROVED:
+        text += f". {messages.how_to_use(request, ctx.web_url(request.id))}"
+    return Reply(text=text, cards=(card,))

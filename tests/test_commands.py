@@ -1014,3 +1014,20 @@ async def test_no_reason_reads_the_same_on_card_and_list(ctx: Context, teleport:
     reply = await say(ctx, "alice", "request dba")
     assert field(reply, "Reason") == "no reason given"
     assert reasons(await say(ctx, "alice", "list")) == ["no reason given"]
+
+
+@pytest.mark.parametrize("text", ["list", "request dba INC-1", "show 00000000", "roles"])
+async def test_someone_linked_to_a_teleport_user_that_does_not_exist_is_told_so(
+        ctx: Context, teleport: DevTeleport, text: str) -> None:
+    """The console's `--as`, or a users.map entry, naming a user Teleport does not have (renamed, deleted)."""
+    assert await refused(ctx, teleport, "dave", text) == (
+        "You are linked to the Teleport user dave, but Teleport has no such user (renamed or deleted?). Ask an "
+        "admin to fix the link (the trait on your Teleport user, or `users.map`).")
+
+
+async def test_the_requester_showing_approved_access_is_told_how_to_use_it(ctx: Context, teleport: DevTeleport) -> None:
+    request = await create(ctx)
+    await say(ctx, "bob", f"approve {request.id}")
+    own = await say(ctx, "alice", f"show {request.id[-8:]}")
+    assert own.text == f"Request {request.id[-8:]}. To use it: `tsh login --request-id={request.id}`."
+    assert (await say(ctx, "bob", f"show {request.id[-8:]}")).text == f"Request {request.id[-8:]}"
