@@ -18,7 +18,6 @@ process's memory only (`MemoryLedger`), which a restart forgets.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from prometheus_client import Counter, Gauge
 
 from chatops_bot import metrics
 from chatops_bot.integrations.webhooks.send import Answer, Sender
-from chatops_bot.timer import Timer
+from chatops_bot.timer import Backoff, Timer
 from commands.errors import CompareFailed
 
 logger = logging.getLogger(__name__)
@@ -58,19 +57,6 @@ def wall(timer: Timer) -> float:
     """Seconds since the epoch on `timer`: the real clock, or a quickened one (tests). Plugin data
     records are stamped with it, so processes sharing a timer agree on when a claim lapses."""
     return time.time() + timer.monotonic() - time.monotonic()
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: `first * 2**n`, capped at `maximum`, +/- `jitter`."""
-
-    first: float = 5.0
-    maximum: float = 3600.0
-    jitter: float = 0.25
-
-    def delay(self, tries: int) -> float:
-        base = min(self.maximum, self.first * 2.0 ** min(max(tries - 1, 0), 32))
-        return base * (1 + self.jitter * (2 * random.random() - 1))
 
 
 class Ledger(Protocol):
@@ -146,7 +132,7 @@ class Delivery:
     timer: Timer
     process: str
     retry_for: timedelta = timedelta(hours=24)
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=5.0, maximum=3600.0, jitter=0.25))
     lease: float = LEASE
 
     async def step(self, ledger: Ledger, key: str, value: str, *, url: str, secret: str, webhook_id: str,
@@ -178,7 +164,7 @@ class Delivery:
             await self._record(ledger, key, mine, f"{REFUSED}{answer.status}")
             logger.error("webhook refused by %s (%s): not tried again", health.name, answer.summary(), extra=extra)
             return None
-        delay = self.backoff.delay(mine.tries)
+        delay = self.backoff.delay(max(mine.tries - 1, 0))  # after the first failed try: `first`
         if answer.retry_after is not None:
             delay = max(delay, answer.retry_after)
         if now + delay > first + self.retry_for.total_seconds():
