@@ -15,7 +15,7 @@ from commands.approvals import Approval, Tally
 from commands.grammar import format_duration
 from commands.model import AccessRequest, ChatUser, RequestState
 from commands.reply import Action, Field, RequestCard
-from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, quoted, safe_text, truncate
+from commands.text import LIST_REASON_LIMIT, NAME_LIMIT, REASON_LIMIT, as_typed, quoted, safe_text, truncate
 
 # The last characters: Teleport's IDs are UUIDv7, whose first characters are the creation time (requests
 # made within a minute share them) and whose last ones are random.
@@ -106,7 +106,7 @@ def state_line(request: AccessRequest, tally: Tally | None = None) -> str:
     if deciders:
         text += f" by {names([r.author for r in deciders])}"
     if request.resolve_reason:
-        text += f": {safe_text(request.resolve_reason, limit=REASON_LIMIT)}"
+        text += f": {as_typed(request.resolve_reason, limit=REASON_LIMIT)}"
     return text
 
 
@@ -126,7 +126,7 @@ def card(
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
-        Field("Reason", safe_text(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
+        Field("Reason", as_typed(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
         Field("State", state_line(request, tally)),
     ]
     if request.state in (RequestState.PENDING, RequestState.APPROVED):  # a denied request grants nothing
@@ -137,11 +137,11 @@ def card(
         fields.append(Field("Reviewers asked", names(request.suggested_reviewers)))
     for review in request.reviews:
         verdict = "approved" if review.proposed_state is RequestState.APPROVED else "denied"
-        reason = f": {safe_text(review.reason, limit=REASON_LIMIT)}" if review.reason else ""
+        reason = f": {as_typed(review.reason, limit=REASON_LIMIT)}" if review.reason else ""
         fields.append(Field("Review", f"{name(review.author)} {verdict}{reason}"))
     if tally is not None and request.state is RequestState.PENDING:
         for approval in tally.approvals:
-            reason = f": {safe_text(approval.reason, limit=REASON_LIMIT)}" if approval.reason else ""
+            reason = f": {as_typed(approval.reason, limit=REASON_LIMIT)}" if approval.reason else ""
             fields.append(Field("Review", f"{name(approval.user)} approved{reason}"))
     created = f"Requested {relative(request.created, now)}" if request.created else ""
     return RequestCard(
@@ -156,7 +156,7 @@ def card(
 
 def list_line(request: AccessRequest, now: datetime) -> str:
     age = relative(request.created, now) if request.created else "?"
-    reason = safe_text(request.reason, limit=LIST_REASON_LIMIT) or NO_REASON
+    reason = as_typed(request.reason, limit=LIST_REASON_LIMIT) or NO_REASON
     state = STATE_LABEL[request.state]
     if request.state is RequestState.PENDING:
         state += f", {request.approvals} of {request.approvals_needed}"
@@ -650,7 +650,7 @@ def expired_state() -> str:
 
 def review_relayed(author: str, approved: bool, reason: str) -> str:
     verdict = "approved" if approved else "denied"
-    said = f": {safe_text(reason, limit=REASON_LIMIT)}" if reason else ""
+    said = f": {as_typed(reason, limit=REASON_LIMIT)}" if reason else ""
     return f"{name(author)} {verdict} this request{said}"
 
 

@@ -25,6 +25,12 @@ The strategy, in order:
 5. Cap the length with `…`, counted in the limit, without leaving a combining mark, a variation
    selector or a joiner without its base.
 
+Reasons are different: people copy them (a ticket, a command, a path), so look-alikes there would be
+wrong. `as_typed` shows a reason as it was typed: plain when nothing in it could be markup, otherwise in
+a code span (a code block for several lines), where neither platform interprets anything; only a backtick
+becomes `‵`, and mentions are broken as above. Each renderer keeps the spans and escapes what its platform
+needs inside them (Slack's `&<>`).
+
 Length limits for the fields cards show:
 
 - `REASON_LIMIT` (500): a reason on a card, as Teleport's own access plugins cap it.
@@ -77,6 +83,9 @@ _MENTION_AT = re.compile(
     rf"@(?!{WORD_JOINER})(?:(?<![^\W_]@)|(?=(?:here|channel|all|everyone)))", re.IGNORECASE
 )
 _BLANK_LINES = re.compile(r"\n{3,}")
+# What either platform could read as markup in text as typed (`as_typed` then shows it as code).
+_MARKUP = re.compile(r"[<>`*~|\[\]_#&\\]")
+_NUMBERED = re.compile(r"^\s*[0-9]+\.", re.MULTILINE)
 
 
 def safe_text(text: str, *, limit: int, multiline: bool = False) -> str:
@@ -89,6 +98,26 @@ def safe_text(text: str, *, limit: int, multiline: bool = False) -> str:
     text = _MENTION_AT.sub("@" + WORD_JOINER, text)
     text = _neutralise_markup(text)
     return truncate(text, limit)
+
+
+def as_typed(text: str, *, limit: int, multiline: bool = False) -> str:
+    """User text that people read and copy (a reason), shown as it was typed: plain when nothing in it could
+    be read as markup; otherwise inside a code span (a code block when it has several lines), where `*`,
+    `<`, `_` and the rest style nothing on Slack or Mattermost and are shown, and copied, as typed. Controls
+    are removed, whitespace collapsed, mentions broken and the length capped as `safe_text` does; only a
+    backtick, which would end the span, becomes `‵`. Renderers escape what their platform needs around and
+    inside the span (Slack's `&<>` entities; Mattermost leaves code as it is)."""
+    if limit < 3:
+        raise ValueError(f"limit must be at least 3, not {limit}")
+    text = _UNSAFE.sub("", text)
+    text = _collapse_lines(text) if multiline else " ".join(text.split())
+    text = _MENTION_AT.sub("@" + WORD_JOINER, text)
+    if not _MARKUP.search(text) and not _UNDERLINE.search(text) and not _NUMBERED.search(text):
+        return truncate(text, limit)
+    text = text.replace("`", "\u2035")
+    if "\n" in text:
+        return "```\n" + truncate(text, limit - 8) + "\n```"
+    return "`" + truncate(text, limit - 2) + "`"
 
 
 def strip_controls(text: str) -> str:

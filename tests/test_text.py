@@ -210,3 +210,27 @@ def test_a_moment_is_shown_in_the_persons_zone_with_utc_beside(tz: str, expected
 def test_summer_time_is_the_zones_own_and_seconds_are_shown_when_asked() -> None:
     july = datetime(2026, 7, 1, 14, 5, 30, tzinfo=UTC)
     assert messages.stamp(july, "Europe/Paris", seconds=True) == "2026-07-01 16:05:30 CEST (14:05:30 UTC)"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("INC-7 replica lag", "INC-7 replica lag"),  # nothing to interpret: plain
+    ("fix *prod* <db> now", "`fix *prod* <db> now`"),  # as typed, in code: no look-alikes to copy
+    ("see OPS-1 | db_admin [x]", "`see OPS-1 | db_admin [x]`"),
+    ("run `tsh ls` first", "`run \u2035tsh ls\u2035 first`"),  # only a backtick, which would end the span
+    ("@here look", "@\u2060here look"),  # mentions are broken, code or not
+    ("one\n1. two\n*three*", "```\none\n1. two\n*three*\n```"),  # several lines: a code block
+])
+def test_a_reason_is_shown_as_typed_and_in_code_when_it_holds_markup(text: str, expected: str) -> None:
+    from commands.text import as_typed
+
+    assert as_typed(text, limit=REASON_LIMIT, multiline=True) == expected
+
+
+@given(st.text(max_size=700), st.booleans())
+def test_as_typed_fits_its_limit_and_never_leaves_a_span_open(text: str, multiline: bool) -> None:
+    from commands.text import as_typed
+
+    shown = as_typed(text, limit=LIST_REASON_LIMIT, multiline=multiline)
+    assert len(shown) <= LIST_REASON_LIMIT
+    assert shown.count("`") in (0, 2, 6)
+    assert "\x07" not in shown and "\u202e" not in shown

@@ -1,8 +1,9 @@
 """A neutral `Reply` as Mattermost shows it: Markdown message attachments, colour per state, signed buttons.
 
-User text reaches this module already neutralised by `commands.text.safe_text` (mentions broken with a
-word joiner, markup replaced by lookalikes). Here every value that Mattermost renders as Markdown is also
-backslash-escaped, and every string (plain or Markdown) gets a last pass that breaks `@channel`, `@all`,
+User text reaches this module already neutralised: names by `commands.text.safe_text` (mentions broken
+with a word joiner, markup replaced by lookalikes), reasons by `as_typed` (as typed, inside a code span
+when they hold markup). Here every value that Mattermost renders as Markdown is also backslash-escaped,
+outside those code spans, and every string (plain or Markdown) gets a last pass that breaks `@channel`, `@all`,
 `@here`, `@everyone` and `<!…` wherever they might still appear, so nothing the bot posts can notify a
 channel even if an upstream sentence forgets `safe_text`. Responses set `skip_slack_parsing`, so the
 server's Slack-compatible rewriting (`<!channel>` -> `@channel`) never runs either.
@@ -38,6 +39,7 @@ STYLES = {Action.APPROVE: "success", Action.DENY: "danger", Action.EXTEND: "prim
 # is handled by the word joiner (a backslash before it would not stop Mattermost's mention parser).
 _MARKDOWN = re.compile(r"[\\`*_{}\[\]()#+\-!|<>~$&]")
 _ORDERED_LIST = re.compile(r"^([ \t]*[0-9]+)\.", re.MULTILINE)
+_CODE = re.compile(r"(```\n.*?\n```|`[^`\n]*`)", re.DOTALL)
 _BROADCAST = re.compile(rf"@(?!{WORD_JOINER})(?=here|channel|all|everyone)", re.IGNORECASE)
 
 
@@ -47,8 +49,15 @@ def plain(text: str) -> str:
 
 
 def markdown(text: str) -> str:
-    """A value shown inside Markdown: defused, then every special character escaped."""
-    escaped = _MARKDOWN.sub(lambda match: "\\" + match.group(), plain(text))
+    """A value shown inside Markdown: defused, then every special character escaped, except inside the code
+    spans `commands.text.as_typed` made (user text never holds a backtick of its own: they are replaced),
+    which Mattermost shows as they are."""
+    parts = _CODE.split(plain(text))
+    return "".join(part if i % 2 else _escape(part) for i, part in enumerate(parts))
+
+
+def _escape(text: str) -> str:
+    escaped = _MARKDOWN.sub(lambda match: "\\" + match.group(), text)
     return _ORDERED_LIST.sub(r"\1\\.", escaped)
 
 
