@@ -193,6 +193,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 async def _connect(settings: Settings) -> int:
+    from chatops_bot import preflight
     from chatops_bot.wiring import teleport_client
 
     client = teleport_client(settings)
@@ -206,9 +207,14 @@ async def _connect(settings: Settings) -> int:
     if report is None:
         return EXIT_FAILED
     print(report.summary())
+    # Several missing grants share one way out: said once, after them, rather than on every line.
+    hint = "; " + preflight.ROLE_HINT.format(mode=settings.review.mode)
+    shared = sum(finding.text.endswith(hint) for finding in report.findings) > 1
     for finding in report.findings:
-        print(("error: " if finding.fatal else "warning: ") + finding.text,
-              file=sys.stderr if finding.fatal else sys.stdout)
+        text = finding.text.removesuffix(hint) if shared else finding.text
+        print(("error: " if finding.fatal else "warning: ") + text, file=sys.stderr if finding.fatal else sys.stdout)
+    if shared:
+        print(f"To fix the role: {hint[2:]}.", file=sys.stderr)
     mattermost = await _connect_mattermost(settings) if settings.mattermost is not None else EXIT_OK
     pagerduty = await _connect_pagerduty(settings) if settings.pagerduty is not None else EXIT_OK  # issue 16
     return EXIT_CONFIG if report.fatal else max(mattermost, pagerduty)

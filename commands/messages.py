@@ -155,11 +155,11 @@ def card(
 
 
 def list_line(request: AccessRequest, now: datetime) -> str:
-    age = relative(request.created, now) if request.created else "?"
+    age = f"requested {relative(request.created, now)}" if request.created else "requested ?"
     reason = as_typed(request.reason, limit=LIST_REASON_LIMIT) or NO_REASON
     state = STATE_LABEL[request.state]
     if request.state is RequestState.PENDING:
-        state += f", {request.approvals} of {request.approvals_needed}"
+        state += f" ({progress(request)})"  # the words the card uses
     elif request.state is RequestState.APPROVED and request.access_expires:
         state += f", {format_duration_left(request.access_expires, now)}"
     who = f"{short_id(request.id)}  {name(request.user)}  {names(request.roles)}"

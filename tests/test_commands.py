@@ -442,7 +442,7 @@ async def test_list_defaults_to_pending_for_reviewers_and_mine_for_others(
     ctx: Context, teleport: DevTeleport
 ) -> None:
     request = await create(ctx)
-    line = f"{request.id[-8:]}  alice  dba  · INC-4411 replica lag · just now · Pending, 0 of 1"
+    line = f"{request.id[-8:]}  alice  dba  · INC-4411 replica lag · requested just now · Pending (0 of 1 approvals)"
 
     bob = await say(ctx, "bob", "list")
     assert bob.text.splitlines() == ["Waiting for your review (1, page 1 of 1)", line]
@@ -482,7 +482,7 @@ async def test_pending_leaves_out_own_requests_and_ones_already_reviewed(
     assert reasons(await say(ctx, "bob", "list")) == ["erins own", "second"]
     dave = await say(ctx, "dave", "list")
     assert reasons(dave) == ["erins own", "second", "first"]
-    assert "Pending, 1 of 2" in dave.text
+    assert "Pending (1 of 2 approvals)" in dave.text
 
 
 async def test_active_shows_time_left(make_context: MakeContext, teleport: DevTeleport) -> None:
@@ -496,7 +496,7 @@ async def test_active_shows_time_left(make_context: MakeContext, teleport: DevTe
     active = await say(ctx, "alice", "list active")
     assert active.text.splitlines() == [
         "Active access (1, page 1 of 1)",
-        f"{request.id[-8:]}  alice  dba  · INC-1 · just now · Approved, 2h left",
+        f"{request.id[-8:]}  alice  dba  · INC-1 · requested just now · Approved, 2h left",
     ]
     clock.advance(timedelta(minutes=30))
     assert "Approved, 1h30m left" in (await say(ctx, "bob", "list active")).text
