@@ -159,7 +159,7 @@ def test_each_mistake_is_named_by_its_key_path(tmp_path: Path, body: str, line: 
 
 def test_misspelt_key_is_named_next_to_the_key_it_was_meant_to_be(tmp_path: Path) -> None:
     assert problems(tmp_path, MINIMAL + "slack:\n  bot_tokn: xoxb-1\n  signing_secret: s\n") == [
-        "slack.bot_token: required",
+        "slack.bot_token: required: write it as ${VARIABLE} (an environment variable) or name a file with `bot_token_file`",
         "slack.bot_tokn: unknown key `bot_tokn`; did you mean `bot_token`?",
     ]
 
@@ -479,7 +479,7 @@ def test_an_unknown_key_is_answered_with_the_nearest_known_one(tmp_path: Path) -
         "review.web_only_role: unknown key `web_only_role`; did you mean `web_only_roles`?"
     ]
     assert problems(tmp_path, MINIMAL + "slack:\n  bot_tokne_file: /x\n  app_token: xapp-1\n") == [
-        "slack.bot_token: required",
+        "slack.bot_token: required: write it as ${VARIABLE} (an environment variable) or name a file with `bot_token_file`",
         "slack.bot_tokne_file: unknown key `bot_tokne_file`; did you mean `bot_token_file`?"
     ]
     assert problems(tmp_path, MINIMAL + "logging:\n  colour: true\n") == ["logging.colour: unknown key"]

@@ -194,17 +194,32 @@ def message(error: Any, root: type[BaseModel]) -> str:
         return _unknown_key(error["loc"], root)
     if error["type"] == "literal_error":
         return "must be one of " + str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
+    if error["type"] == "missing" and _is_secret_at(error["loc"], root):
+        key = str(error["loc"][-1])
+        return f"required: write it as ${{VARIABLE}} (an environment variable) or name a file with `{key}_file`"
     template = _MESSAGES.get(error["type"])
     return template.format(**ctx) if template else str(error["msg"])
 
 
-def _unknown_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
-    """`unknown key`, with the nearest key the section does have when one is close (difflib)."""
+def _section_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The section (model) that holds the last key of `loc`."""
     model: type[BaseModel] | None = root
     for part in loc[:-1]:
         field = model.model_fields.get(part) if model and isinstance(part, str) else None
         if field is not None:
             model = model_in(field.annotation)
+    return model
+
+
+def _is_secret_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> bool:
+    model = _section_at(loc, root)
+    field = model.model_fields.get(str(loc[-1])) if model is not None and loc else None
+    return field is not None and is_secret(field.annotation)
+
+
+def _unknown_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    """`unknown key`, with the nearest key the section does have when one is close (difflib)."""
+    model = _section_at(loc, root)
     key = str(loc[-1])
     if model is None:
         return "unknown key"
