@@ -179,8 +179,10 @@ class AutomaticReviewer:
         except CompareFailed:
             raise Later(1.0) from None  # another process claimed it a moment ago: see what it settled
         current = await self.client.get_request(request.id)  # the snapshot may be old; a lapsed claim may have
-        if current.state is not RequestState.PENDING or await self._reviewed_by_me(current):
-            await self._settle(request.id, claim, Record(done=_outcome(record.verdict), verdict=record.verdict))
+        applied = "" if current.state is RequestState.PENDING else _outcome(record.verdict)
+        applied = applied or await self._applied(current)
+        if applied:
+            await self._settle(request.id, claim, Record(done=applied, verdict=record.verdict))
             return
         try:
             verdict = await self._ask(deciders, current)
@@ -192,6 +194,13 @@ class AutomaticReviewer:
                            why, delay, extra={"request_id": request.id})
             raise Later(delay, "undecided") from None
         self._tries.pop(request.id, None)
+        if verdict is not None and verdict.approve and self.mode == "resolve" and self.rules \
+                and approvals_needed(self.rules, current) < 1:
+            # review.rules let nobody decide these roles: an automatic approval may not either (fail closed).
+            logger.warning("request %s: %s would approve it, but review.rules name nobody who may decide %s; "
+                           "left to a person", request.id, verdict.source, ", ".join(current.roles),
+                           extra={"request_id": request.id})
+            verdict = None
         if verdict is None:
             await self._settle(request.id, claim, Record(done=NONE))
             return
@@ -243,16 +252,25 @@ class AutomaticReviewer:
         await self.client.set_state(request.id, state=state, reason=verdict.reason,
                                     delegator=f"automatic:{verdict.source}")
 
-    async def _reviewed_by_me(self, request: AccessRequest) -> bool:
-        """Whether a verdict reached Teleport already (a process died before it could say so)."""
+    async def _applied(self, request: AccessRequest) -> str:
+        """The outcome ("approved", "denied") when a verdict already reached Teleport for this pending request
+        (a process died before it could say so); "" when it must be applied. Under review.rules an approval
+        counted short of what the rules need has reached it; one that reached the count has not, until the
+        state is set (setting it failed), so it is applied again: `record` counts it once."""
         if self.mode == "resolve":
             recorded = await self.client.plugin_value(request.id, APPROVALS)
-            return any(a.platform == "automatic" for a in decode(recorded)) if recorded else False
+            counted = [a for a in decode(recorded) if a.platform == "automatic"] if recorded else []
+            if not counted or not self.rules:
+                return ""
+            return "approved" if len(decode(recorded)) < approvals_needed(self.rules, request) else ""
         if not request.reviews:
-            return False
+            return ""
         if not self._me:
             self._me = (await self.client.current_user()).name
-        return any(review.author == self._me for review in request.reviews)
+        mine = [review for review in request.reviews if review.author == self._me]
+        if not mine:
+            return ""
+        return "approved" if mine[-1].proposed_state is RequestState.APPROVED else "denied"
 
     async def _settle(self, request_id: str, claim: Record, final: Record) -> None:
         await self._swap(request_id, claim, final)

@@ -30,6 +30,22 @@ logger = logging.getLogger(__name__)
 HTTP_GRACE = 10  # seconds requests under way get to finish after SIGTERM before they are cancelled
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body of a call to one of the bot's routes, or None when it is larger than `limit`: read no
+    further than that, so an unauthenticated caller cannot make the bot hold a large body in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def healthz(_: Request) -> Response:
     """The process is alive and serving HTTP."""
     return JSONResponse({"status": "ok"})

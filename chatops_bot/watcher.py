@@ -241,6 +241,7 @@ class Watcher:
         self.synced = asyncio.Event()  # set after a resync, cleared when the stream drops
         self.problem: str | None = None  # why the stream or its resync is permanently refused, if it is
         self._held: list[WatchEvent] | None = None  # events that came during a resync's listing
+        self._resyncing = asyncio.Lock()
 
     async def run(self) -> None:
         """Watch until cancelled; every failure is logged and followed by another try, never an exit."""
@@ -327,7 +328,12 @@ class Watcher:
         With `users` (after a (re)connect; user events keep them current in between), list users too.
 
         Events that arrive while the listing is under way are held and applied after it: they are newer
-        than the listing, and a request created meanwhile must not look deleted for missing from it."""
+        than the listing, and a request created meanwhile must not look deleted for missing from it. One
+        resync at a time (the periodic one may fall due while a reconnect's runs): they share what is held."""
+        async with self._resyncing:
+            await self._resync(users=users)
+
+    async def _resync(self, *, users: bool) -> None:
         self._held = []
         started = time.perf_counter()
         try:

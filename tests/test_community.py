@@ -381,3 +381,31 @@ async def test_an_automatic_approval_counts_as_one_and_a_person_completes_it(
     assert decided.resolve_reason == ("approved by pagerduty via automatic: on call: DBA primary (PagerDuty "
                                       "schedule P1X2Y3), level 1; bob via slack: confirmed")
     assert teleport.store.audit[-1]["delegator"] == "automatic:pagerduty,slack:bob"
+
+
+async def test_an_automatic_approval_of_a_role_no_rule_lets_anyone_decide_is_not_applied(
+    ctx: Context, teleport: DevTeleport, bot: TeleportClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """review.rules name nobody who may decide dba here: an on-call verdict may not approve it either."""
+    from chatops_bot.automatic import AutomaticReviewer, Verdict
+    from chatops_bot.watcher import Follower
+
+    class OnCall:
+        name = "pagerduty"
+
+        def covers(self, request: AccessRequest) -> bool:
+            return True
+
+        async def verdict(self, request: AccessRequest) -> Verdict:
+            return Verdict(True, "on call: DBA primary (PagerDuty schedule P1X2Y3), level 1", "pagerduty")
+
+    request = await create(ctx)
+    only_web = (ReviewRule(roles=("web",), reviewer_roles=("dba-lead",)),)
+    follower = Follower(AutomaticReviewer(bot, [OnCall()], mode="resolve", rules=only_web))
+    with Unchanged(teleport), caplog.at_level("WARNING", logger="chatops_bot.automatic"):
+        follower.put(request)
+        await follower.lanes.idle()
+        await follower.close()
+    assert stored(teleport, request.id).state is RequestState.PENDING
+    assert counted(teleport, request.id) == []
+    assert any("review.rules name nobody who may decide dba" in r.getMessage() for r in caplog.records)

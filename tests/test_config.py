@@ -584,3 +584,17 @@ class TestSecretsNotAtHandYet:
         with pytest.raises(ConfigError) as caught:
             load_config(write(tmp_path, MINIMAL + "server:\n  listen: ${LISTEN}\n"), env={}, secrets=False)
         assert caught.value.problems == ["server.listen: environment variable LISTEN is not set"]
+
+
+def test_a_decision_hook_over_plain_http_to_another_host_is_warned_about() -> None:
+    """Its answer is not signed: whoever is on the way could answer "approve"."""
+    secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+
+    def warnings(url: str) -> list[str]:
+        return Settings.model_validate({
+            "teleport": {"addr": "auth.example.com:3025", "identity_file": __file__},
+            "webhooks": {"decide": {"name": "oncall", "url": url, "secret": secret, "roles": ["dba"]}},
+        }).warnings()
+
+    assert any(w.startswith("webhooks.decide.url is plain HTTP") for w in warnings("http://hooks.internal/decide"))
+    assert warnings("https://hooks.example.com/decide") == warnings("http://127.0.0.1:9000/decide") == []

@@ -910,3 +910,24 @@ def test_extend_reason_is_capped_to_the_dialog_limit_and_only_requestable_roles_
     assert len(elements["reason"]["default"]) == REASON_MAX_LENGTH == elements["reason"]["max_length"]
     plain = {e["name"]: e for e in request_dialog(capabilities, "state")["elements"]}
     assert plain["roles"]["default"] == "" and "default" not in plain["reason"]
+
+
+def test_a_trigger_re_encoded_is_still_the_trigger_already_used() -> None:
+    """An ECDSA signature (r, s) has a twin (r, n - s), and base64 has spare bits: the replay memory must
+    know the trigger by what was signed, not by how it is written."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+    from chatops_bot.adapters.mattermost.trigger import TriggerVerifier, load_key
+
+    server = DevMattermost(team=TEAM, users=[ALICE], channels=[ACCESS])
+    genuine = server.issue_trigger_id(ALICE.id)
+    client_id, user_id, millis, signature = base64.b64decode(genuine).decode().split(":")
+    r, s = decode_dss_signature(base64.b64decode(signature))
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's n
+    twin = base64.b64encode(encode_dss_signature(r, order - s)).decode()
+    re_encoded = base64.b64encode(f"{client_id}:{user_id}:{millis}:{twin}".encode()).decode()
+    verifier = TriggerVerifier(load_key(server.signing_public_key))
+    assert verifier.check(re_encoded, ALICE.id) is None  # the twin is a valid signature too
+    assert verifier.check(genuine, ALICE.id) == "a trigger ID already used"

@@ -84,9 +84,12 @@ class TriggerVerifier:
         if issued > now + SKEW or now - issued > self.max_age:
             return f"a trigger ID issued {now - issued:.0f} s ago (at most {self.max_age:.0f} s)"
         self._forget(now)
-        if trigger_id in self._used:
+        # Keyed on what was signed, not on the encoding: the same trigger re-encoded (an ECDSA signature's
+        # other form, base64's spare bits) is the same trigger.
+        signed = f"{client_id}:{signed_user}:{millis}"
+        if signed in self._used:
             return "a trigger ID already used"
-        self._used[trigger_id] = issued + self.max_age
+        self._used[signed] = issued + self.max_age
         while len(self._used) > REMEMBERED:
             self._used.popitem(last=False)
         return None

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
+from chatops_bot import server
+
 # Mattermost reads at most 1 MiB of a response; what it sends is far smaller (a command line, a click).
 MAX_BODY_BYTES = 256 * 1024
 MAX_FORM_FIELDS = 200
@@ -15,17 +17,7 @@ MAX_FORM_FIELDS = 200
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The raw body, or None when it is larger than `limit` (read no further than that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await server.read_body(request, limit)
 
 
 def form_fields(body: bytes) -> dict[str, list[str]] | None:

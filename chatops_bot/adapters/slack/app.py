@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import StartFailed
+from chatops_bot.server import read_body
 from chatops_bot.adapters.profiles import Profiles
 from chatops_bot.adapters.slack.delivery import ACK_BUDGET, Delivery, retry_handlers
 from chatops_bot.adapters.slack.guard import Seen, SeenRequests, why_unsigned
@@ -93,7 +94,7 @@ class SlackAdapter:
         return [] if self.signing_secret is None else [Route(EVENTS_PATH, self.events, methods=["POST"])]
 
     async def events(self, request: Request) -> Response:
-        body = await _read_capped(request)
+        body = await read_body(request, MAX_BODY_BYTES)
         if body is None:
             return JSONResponse({"error": "request too large"}, status_code=413)
         refused = self._refusal(request, body)
@@ -253,18 +254,3 @@ def _routable(body: Mapping[str, Any]) -> bool:
 
 def _error_code(err: SlackApiError) -> str:
     return str(err.response.get("error", "")) if err.response is not None else ""
-
-
-async def _read_capped(request: Request) -> bytes | None:
-    """The body, or None once it passes `MAX_BODY_BYTES` (read no further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

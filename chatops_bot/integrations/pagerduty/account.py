@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chatops_bot.integrations.pagerduty.client import PagerDutyClient
+from chatops_bot.integrations.pagerduty.incidents import INCIDENT_KEY
 from chatops_bot.integrations.pagerduty.rules import OnCall
 
 USER_TTL = 600.0  # seconds an e-mail -> PagerDuty user answer is remembered
@@ -44,10 +45,13 @@ class PagerDutyAccount:
         found = []
         for entry in entries:
             policy, schedule = entry.get("escalation_policy") or {}, entry.get("schedule") or {}
+            level = entry.get("escalation_level")
             if (entry.get("user") or {}).get("id") != user_id or not policy.get("id"):
                 continue  # not what was asked for: count nothing
+            if not isinstance(level, int) or isinstance(level, bool) or level < 1:
+                continue  # no level to hold against a rule's max_level: count nothing (fail closed)
             found.append(OnCall(policy_id=str(policy["id"]), policy_name=str(policy.get("summary", "")),
-                                level=int(entry.get("escalation_level") or 0),
+                                level=level,
                                 schedule_id=str(schedule.get("id", "")),
                                 schedule_name=str(schedule.get("summary", ""))))
         return found
@@ -58,5 +62,7 @@ class PagerDutyAccount:
             return set()
         incidents = await self.client.listing("/incidents", "incidents", {
             "service_ids[]": list(service_ids), "statuses[]": ["triggered", "acknowledged"]})
+        # The bot's own incidents (one per access request) are not the incident a rule waits for.
         return {str((i.get("service") or {}).get("id")) for i in incidents
-                if i.get("status") in ("triggered", "acknowledged")} & set(service_ids)
+                if i.get("status") in ("triggered", "acknowledged")
+                and not str(i.get("incident_key") or "").startswith(INCIDENT_KEY)} & set(service_ids)

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.adapters.base import run_command
+from chatops_bot.server import read_body
 from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyError
 from chatops_bot.integrations.pagerduty.incidents import request_of
 from commands.context import Context
@@ -90,7 +91,10 @@ class WebhookService:
         return None
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
+        body = await read_body(request, MAX_BODY)
+        if body is None:
+            logger.warning("PagerDuty webhook refused: body too large")
+            return JSONResponse({"error": "body too large"}, status_code=413)
         event: dict[str, Any] = {}
         try:
             event = self._verified(body, request.headers.get("X-PagerDuty-Signature", ""))
@@ -104,8 +108,6 @@ class WebhookService:
         return JSONResponse({"outcome": outcome}, status_code=202)
 
     def _verified(self, body: bytes, signature: str) -> dict[str, Any]:
-        if len(body) > MAX_BODY:
-            raise Refusal(413, "body too large")
         if not signature:
             raise Refusal(401, "unsigned (no X-PagerDuty-Signature)")
         if not signed_by(body, signature, self.secrets):
@@ -127,18 +129,20 @@ class WebhookService:
     async def _act(self, event: dict[str, Any]) -> str:
         if event.get("event_type") != "incident.annotated":
             return "ignored: not a note"
-        data = event.get("data") or {}
+        data, agent = event.get("data"), event.get("agent")
+        if not isinstance(data, dict) or not isinstance(agent, dict) \
+                or not isinstance(data.get("incident"), dict):
+            raise Refusal(422, f"event {event.get('id')}: signed, but not shaped as PagerDuty's incident.annotated")
         wanted = decision(str(data.get("content", "")))
         if wanted is None:
             return "ignored: the note is no decision"
-        agent = event.get("agent") or {}
-        incident_id = str((data.get("incident") or {}).get("id", ""))
+        incident_id = str(data["incident"].get("id", ""))
         if agent.get("type") != "user_reference" or not agent.get("id") or not incident_id:
             raise Refusal(422, f"event {event.get('id')}: no acting user or incident")
         try:
             incident = (await self.client.get(f"/incidents/{incident_id}"))["incident"]
             email = str((await self.client.get(f"/users/{agent['id']}"))["user"].get("email", ""))
-        except (PagerDutyError, KeyError, TypeError) as err:
+        except (PagerDutyError, KeyError, TypeError, AttributeError) as err:
             raise Refusal(503, f"cannot read incident {incident_id} or user {agent['id']} from PagerDuty: "
                                f"{err}") from None
         if email.lower() == self.bot_email:

@@ -88,7 +88,13 @@ class Sender:
         try:
             async with asyncio.timeout(timeout or self.timeout):
                 async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as answer:
-                    content = await answer.content.read(MAX_ANSWER + 1)
+                    # To the end, or one byte past the limit: `read(n)` returns after the first chunk it gets.
+                    content = b""
+                    while len(content) <= MAX_ANSWER:
+                        chunk = await answer.content.read(MAX_ANSWER + 1 - len(content))
+                        if not chunk:
+                            break
+                        content += chunk
                     return Answer(answer.status, content[:MAX_ANSWER], len(content) > MAX_ANSWER,
                                   retry_after(answer.headers.get("retry-after"), time.time()))
         except TimeoutError:
