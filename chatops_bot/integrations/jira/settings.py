@@ -1,0 +1,59 @@
+"""The `jira:` section of config.yaml: where Jira is, how the bot signs in, and which requests need a ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chatops_bot.config.types import Duration, Flag, RoleMatcher, Secret, Section, Text, WebUrl
+
+Deployment = Literal["cloud", "data_center"]
+
+
+class TicketRule(Section):
+    """Requests for any of `roles` must cite a Jira issue that passes every check written here."""
+
+    roles: tuple[RoleMatcher, ...]
+    projects: tuple[Text, ...]
+    # Empty: any issue type, any status.
+    issue_types: tuple[Text, ...] = ()
+    statuses: tuple[Text, ...] = ()
+    assigned_to_requester: Flag = False
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [(key, "must not be empty") for key in ("roles", "projects") if data.get(key) == []]
+
+
+class JiraSettings(Section):
+    url: WebUrl
+    deployment: Deployment = "cloud"
+    # Cloud: the account's e-mail and an API token. Data Center: a personal access token.
+    email: Text | None = None
+    api_token: Secret | None = None
+    personal_access_token: Secret | None = None
+    # The longest one Jira call (with its rate-limit waits) may take before the bot gives up and says so.
+    timeout: Duration = timedelta(seconds=10)
+    require_ticket: tuple[TicketRule, ...] = Field(default=())
+
+    @classmethod
+    def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if data.get("deployment", "cloud") == "cloud":
+            missing = [key for key in ("email", "api_token") if not data.get(key)]
+            wrong = [("personal_access_token", "is for data_center; Jira Cloud takes email and api_token")
+                     ] if data.get("personal_access_token") else []
+            return [(key, "required for deployment cloud") for key in missing] + wrong
+        problems = [] if data.get("personal_access_token") else [
+            ("personal_access_token", "required for deployment data_center")]
+        return problems + [(key, "is for cloud; Data Center takes personal_access_token")
+                           for key in ("email", "api_token") if data.get(key)]
+
+    def ticket_rules(self, roles: tuple[str, ...] | list[str]) -> list[TicketRule]:
+        """The rules that cover any of `roles`, in the order written."""
+        from commands.matchers import compile_matcher
+
+        return [rule for rule in self.require_ticket
+                if any(compile_matcher(m).matches(role) for m in rule.roles for role in roles)]
