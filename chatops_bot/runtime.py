@@ -157,13 +157,14 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     `timer` keeps every retry's and backoff's waits (real time; the fault drills run it faster)."""
     people = directory(settings, client)
     mirror = RequestMirror(client)  # the commands list from the watcher's copy while it is synced
+    systems = integrations.build(settings, client, timer=timer)
+    gates = [gate for system in systems for gate in system.gates]
     redraw = Redraw()
-    ctx = replace(command_context(settings, client, people, mirror), changed=redraw)
+    ctx = replace(command_context(settings, client, people, mirror, gates), changed=redraw)
     adapters = chat_adapters(settings, ctx, timer=timer)
     told = notifier(settings, client, outbounds(adapters), people)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
-    systems = integrations.build(settings, client, timer=timer)
     observers: list[Observer] = [mirror, reminders, *(o for system in systems for o in system.observers)]
     reminders.listeners.extend(o for o in observers if isinstance(o, ReminderListener))
     deciders = [decider for system in systems for decider in system.deciders]

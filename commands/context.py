@@ -11,7 +11,7 @@ from commands import approvals, messages, policy, rules
 from commands.errors import CommandError, NoSuchRequest, NotFound, PermissionRefused, UnknownUserError, UsageError
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Role, User
-from commands.ports import AccessBackend, Clock, Directory
+from commands.ports import AccessBackend, Clock, Directory, RequestGate
 from commands.reply import Action, Invocation, RequestCard
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class Context:
     # Told a request's ID when a command changed what its cards show without Teleport knowing (an approval
     # counted under `review.rules`), so that every card, not only the clicked one, is drawn again.
     changed: Callable[[str], None] | None = None
+    # Checks a request must pass before it is created (a Jira ticket), asked in order by `request`.
+    gates: tuple[RequestGate, ...] = ()
 
     def review_decision(self, user: User, roles: list[Role], request: AccessRequest) -> policy.Decision:
         """May `user` review `request`: by `review.rules` when configured, else by their Teleport roles."""

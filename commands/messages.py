@@ -181,6 +181,10 @@ def created(request: AccessRequest) -> str:
     return f"Requested {names(request.roles)} for {name(request.user)} (request {short_id(request.id)}).{reviewers}"
 
 
+def no_ticket_checks(ticket: str) -> str:
+    return f"This bot checks no tickets, so `--ticket` has no effect here: put {name(ticket)} in the reason instead."
+
+
 def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
     verb = "approved" if approve else "denied"
     after = f" The request is now {STATE_LABEL[state].lower()}."

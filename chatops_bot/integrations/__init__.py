@@ -48,4 +48,8 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
 
         found.append(webhooks(settings.webhooks, client, timer=timer,
                               web_proxy_addr=settings.teleport.web_proxy_addr or ""))
+    if settings.jira is not None:
+        from chatops_bot.integrations import jira
+
+        found.append(jira.build(settings.jira, client.get_user, timer=timer))
     return found

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chatops_bot.config.types import Duration, Flag, RoleMatcher, Secret, Section, Text, WebUrl
+from commands.matchers import compile_matcher
 
 Deployment = Literal["cloud", "data_center"]
 
@@ -53,7 +54,5 @@ class JiraSettings(Section):
 
     def ticket_rules(self, roles: tuple[str, ...] | list[str]) -> list[TicketRule]:
         """The rules that cover any of `roles`, in the order written."""
-        from commands.matchers import compile_matcher
-
         return [rule for rule in self.require_ticket
                 if any(compile_matcher(m).matches(role) for m in rule.roles for role in roles)]
