@@ -506,6 +506,14 @@ def request_form_reviewers() -> str:
     return "Reviewers"
 
 
+def request_form_ticket() -> str:
+    return "Ticket"
+
+
+def request_form_ticket_hint() -> str:
+    return "The Jira issue this access is for, e.g. OPS-123."
+
+
 def request_form_reviewers_hint(suggested: Sequence[str]) -> str:
     usual = f" Teleport already asks {names(suggested)}." if suggested else ""
     return f"Teleport user names, separated by commas.{usual}"

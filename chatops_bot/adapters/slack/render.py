@@ -169,6 +169,7 @@ def _button(action: Action, card: RequestCard) -> Block:
 REQUEST_FORM = "access_request_form"
 DENY_FORM = "access_deny_form"
 ROLES_BLOCK, DURATION_BLOCK, REASON_BLOCK, REVIEWERS_BLOCK = "roles", "duration", "reason", "reviewers"
+TICKET_BLOCK = "ticket"
 INPUT_ACTION = "value"
 MAX_OPTIONS = 100
 OPTION_TEXT_LIMIT = 75
@@ -185,8 +186,10 @@ def modal_for_request(
     private_metadata: str,
     initial_roles: Sequence[str] = (),
     initial_reason: str = "",
+    ticket: bool = False,
 ) -> dict[str, Any]:
-    """The `/access request` form: roles Teleport lets this person request, duration, reason, reviewers."""
+    """The `/access request` form: roles Teleport lets this person request, duration, reason, reviewers,
+    and with `ticket` (a request gate is configured) the ticket the request is for."""
     options = [
         {"text": plain(role, OPTION_TEXT_LIMIT), "value": role}
         for role in capabilities.requestable_roles[:MAX_OPTIONS]
@@ -211,6 +214,9 @@ def modal_for_request(
         _input(REVIEWERS_BLOCK, messages.request_form_reviewers(), _line_input(), optional=True,
                hint=messages.request_form_reviewers_hint(capabilities.suggested_reviewers)),
     ]
+    if ticket:
+        blocks.insert(-2, _input(TICKET_BLOCK, messages.request_form_ticket(), _line_input(), optional=True,
+                                 hint=messages.request_form_ticket_hint()))
     return _modal(REQUEST_FORM, messages.request_form_title(), messages.request_form_submit(), blocks,
                   private_metadata)
 
