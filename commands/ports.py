@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from commands.model import AccessRequest, Capabilities, ChatUser, RequestState, Review, Role, User
+from commands.reply import Field
 
 
 class AccessBackend(Protocol):
@@ -103,4 +104,11 @@ class RequestGate(Protocol):
     async def check(self, proposal: Proposal) -> GateResult:
         """Pass the proposal, possibly with a new reason, or raise `PermissionRefused` with the exact reason
         it may not be created (its system unreachable included: gates fail closed)."""
+        ...
+
+
+class CardDetail(Protocol):
+    async def fields(self, request: AccessRequest) -> tuple[Field, ...]:
+        """Lines an outside system adds to the request's card (its Jira ticket), as raw text the card
+        neutralises; () when there is nothing to add. Never raises: a card is drawn whatever it says."""
         ...

@@ -38,7 +38,7 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
     request = await _create(command, user, ctx)
     now = ctx.clock.now()
     card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request),
-                         tz=invocation.actor.tz)
+                         tz=invocation.actor.tz, details=await ctx.card_details(request))
     told = " ".join([messages.created(request), *(safe_text(n, limit=REASON_LIMIT) for n in notes)])
     return Reply(text=told, cards=(card,))
 

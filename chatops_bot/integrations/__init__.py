@@ -9,7 +9,8 @@ An integration meets the rest of the bot only through the parts of an `Integrati
   `AutomaticReviewer` applies each verdict exactly once;
 - `services`: what serves the system's callbacks (`routes()`, `start()`, `stop()`, `why_not_ready()`, like a
   chat adapter), verifying every call before anything runs;
-- `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`).
+- `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`);
+- `details`: lines added to every request card (`commands.ports.CardDetail`), such as a Jira ticket.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Integration:
     deciders: Sequence[Decider] = field(default_factory=list)
     services: Sequence[Any] = field(default_factory=list)  # server.Service: routes/start/stop/why_not_ready
     gates: Sequence[Any] = field(default_factory=list)  # commands.ports.RequestGate
+    details: Sequence[Any] = field(default_factory=list)  # commands.ports.CardDetail
 
 
 def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[Integration]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from commands import messages
 from commands.model import Capabilities
-from commands.reply import Action, Reply, RequestCard
+from commands.reply import Action, Field, Reply, RequestCard
 from commands.text import truncate
 
 MAX_BLOCKS = 50
@@ -108,10 +108,18 @@ def text_sections(text: str) -> list[Block]:
     return sections
 
 
+def _field(field: Field) -> dict[str, Any]:
+    """A card field; one with a URL (a Jira ticket) is a link, unless the URL could break out of it."""
+    if not field.url or "|" in field.url or not field.url.startswith(("https://", "http://")):
+        return mrkdwn(f"*{field.label}*\n{field.value}", FIELD_LIMIT)
+    text = f"*{escape(field.label)}*\n<{escape(field.url)}|{escape(field.value)}>"
+    return {"type": "mrkdwn", "text": text[:FIELD_LIMIT], "verbatim": True}
+
+
 def card_blocks(card: RequestCard) -> list[Block]:
     """Header, fields (ten per section), a context line (footer, web link) and the buttons still useful."""
     blocks: list[Block] = [{"type": "header", "text": plain(card.title, HEADER_LIMIT)}]
-    fields = [mrkdwn(f"*{f.label}*\n{f.value}", FIELD_LIMIT) for f in card.fields]
+    fields = [_field(f) for f in card.fields]
     for start in range(0, len(fields), FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[start : start + FIELDS_PER_SECTION]})
     context = []

@@ -1,6 +1,8 @@
-"""Jira: requests tied to the ticket they are for (`jira.require_ticket`), checked before they exist.
+"""Jira: requests tied to the ticket they are for (`jira.require_ticket`), checked before they exist, and
+the ticket shown on their cards.
 
-`build` turns the `jira:` section into an `Integration` whose gate the `request` command asks; the client
+`build` turns the `jira:` section into an `Integration` whose gate the `request` command asks and whose card
+detail every card drawing asks; the client
 (`client.py`) is the only place that talks to Jira. Nothing heavy is imported here, so reading the config
 (which needs `settings.py`) does not load the Jira library.
 """
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
 def build(settings: JiraSettings, users: Callable[[str], Awaitable[User]] | None = None, *,
           timer: Timer = REAL_TIME) -> Integration:
     """`users` reads a Teleport user (for the `email` trait the assignee check accepts)."""
+    from chatops_bot.integrations.jira.card import TicketCard
     from chatops_bot.integrations.jira.client import JiraClient
     from chatops_bot.integrations.jira.gate import TicketGate
 
-    return Integration("jira", gates=[TicketGate(settings, JiraClient(settings, timer=timer), users)])
+    client = JiraClient(settings, timer=timer)
+    return Integration("jira", gates=[TicketGate(settings, client, users)], details=[TicketCard(settings, client)])
