@@ -162,13 +162,13 @@ class DevJira:
             raise ValueError(f"unknown status {status!r}")
         number = next(self._numbers.setdefault(project, itertools.count(1)))
         issue = JiraIssue(str(next(self._ids)), f"{project}-{number}", project, summary, issue_type, status,
-                          self._user_named(assignee).account_id if assignee else "", list(labels))
+                          self.user_named(assignee).account_id if assignee else "", list(labels))
         self.issues[issue.key] = issue
         return issue
 
     def set_status(self, key: str, status: str) -> None:
         """Move an issue as a person in Jira would; webhooks hear of it."""
-        self._transition(self.issues[key], status, self._user_named("jira-bot"))
+        self._transition(self.issues[key], status, self.user_named("jira-bot"))
 
     def rate_limit(self, *retry_after: int) -> None:
         """The next calls answer 429, each with its `Retry-After`."""
@@ -185,7 +185,7 @@ class DevJira:
         self.webhooks.append(Webhook(url, secret))
 
     def api_token_auth(self, user: str = "jira-bot") -> tuple[str, str]:
-        u = self._user_named(user)
+        u = self.user_named(user)
         return (u.email, u.api_token)
 
     # -- the HTTP side ------------------------------------------------------------------------------------
@@ -368,8 +368,45 @@ class DevJira:
             raise JiraApiError(404, f"No project could be found with key '{key}'.")
         return project
 
-    def _user_named(self, name: str) -> JiraUser:
+    def user_named(self, name: str) -> JiraUser:
         return next(u for u in self.users.values() if u.name == name)
+
+
+class ListenError(Exception):
+    """The address to listen on is malformed or taken."""
+
+
+def seed_demo(jira: DevJira) -> None:
+    """The demo's tickets: OPS-1 is alice's and In Progress (a dba request citing it passes), OPS-2 is
+    Done, OPS-3 is bob's, MKT-1 is in a project no rule names."""
+    jira.add_issue("OPS", "Replica lag on the primary", issue_type="Incident", status="In Progress",
+                   assignee="alice")
+    jira.add_issue("OPS", "Disk full on db-2", issue_type="Incident", status="Done", assignee="alice")
+    jira.add_issue("OPS", "Rotate the replication password", issue_type="Change", status="In Progress",
+                   assignee="bob")
+    jira.add_issue("MKT", "Launch page copy", status="In Progress", assignee="alice")
+
+
+async def serve_forever(*, listen: str, deployment: str = CLOUD) -> None:
+    """`chatops-bot devstack jira`: the demo tickets on `listen` until interrupted."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ListenError("must be host:port, e.g. 127.0.0.1:8081")
+    jira = DevJira(deployment=deployment)
+    seed_demo(jira)
+    try:
+        url = await jira.start(host, int(port))
+    except (OSError, SystemExit) as err:
+        raise ListenError(str(err) or "cannot listen there") from None
+    bot = jira.user_named("jira-bot")
+    how = (f"email {bot.email}, api_token {bot.api_token}" if deployment == CLOUD
+           else f"personal_access_token {bot.pat}")
+    print(f"devstack Jira ({deployment}) serving on {url} (sign in with {how}); "
+          f"tickets: {', '.join(sorted(jira.issues))}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await jira.stop()
 
 
 async def _deliver(hook: Webhook, body: bytes) -> None:
