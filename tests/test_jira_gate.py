@@ -57,6 +57,7 @@ async def jira() -> AsyncIterator[DevJira]:
     server.add_issue("OPS", "Nobody's", status="In Progress")  # OPS-4
     server.add_issue("OPS", "Mallory's", status="In Progress", assignee="mallory")  # OPS-5
     server.add_issue("MKT", "Launch", status="In Progress", assignee="alice")  # MKT-1
+    server.add_issue("OPS", "Alice's chore", status="In Progress", assignee="alice")  # OPS-6, a Task
     yield server
     await server.stop()
 
@@ -101,6 +102,17 @@ async def test_other_tickets_are_refused_with_the_reason_and_nothing_reaches_tel
         reply = await say(gated, text)
     assert not reply.ok and refusal in reply.text
     assert not teleport.store.requests
+
+
+async def test_the_issue_type_must_be_one_the_rule_names(
+        make_context: Callable[..., Context], jira: DevJira, teleport: DevTeleport, bot: TeleportClient) -> None:
+    settings = cloud_settings(jira.url, require_ticket=[{**RULE, "issue_types": ["Incident", "Change"]}])
+    ctx = dataclasses.replace(make_context(), gates=(TicketGate(settings, JiraClient(settings), bot.get_user),))
+    with Unchanged(teleport):
+        refused = await say(ctx, "request dba --ticket OPS-6 x")
+    assert refused.text == ("OPS-6 is of type Task; dba requests need an issue of type Incident or Change. "
+                            "Nothing was requested.")
+    assert (await say(ctx, "request dba --ticket OPS-1 x")).ok
 
 
 async def test_jira_text_in_a_refusal_is_neutralised(gated: Context) -> None:

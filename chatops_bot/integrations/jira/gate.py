@@ -92,7 +92,8 @@ def _problem(rule: TicketRule, ticket: Ticket, emails: set[str], roles: Sequence
     if ticket.project not in rule.projects:
         return f"{key} is in project {name(ticket.project)}; {wanted} requests need a ticket in {_any(rule.projects)}"
     if rule.issue_types and ticket.issue_type not in rule.issue_types:
-        return f"{key} is a {name(ticket.issue_type)}; {wanted} requests need a {_any(rule.issue_types)}"
+        return (f"{key} is of type {name(ticket.issue_type)}; {wanted} requests need an issue of type "
+                f"{_any(rule.issue_types)}")
     if rule.statuses and ticket.status not in rule.statuses:
         return f"{key} is {name(ticket.status)}; tickets must be {_any(rule.statuses)}"
     if rule.assigned_to_requester:
@@ -110,7 +111,7 @@ def _problem(rule: TicketRule, ticket: Ticket, emails: set[str], roles: Sequence
 def _describe(rule: TicketRule) -> str:
     parts = [f"in {_any(rule.projects)}"]
     if rule.issue_types:
-        parts.append(f"a {_any(rule.issue_types)}")
+        parts.append(f"of type {_any(rule.issue_types)}")
     if rule.statuses:
         parts.append(_any(rule.statuses))
     if rule.assigned_to_requester:
