@@ -17,8 +17,13 @@ from chatops_bot.notify import Notifier
 from chatops_bot.teleport.client import TeleportClient
 from commands.context import Context
 from commands.reply import RequestCard
+from tests import jira_fixtures
 from tests.conftest import FixedClock
-from tests.test_jira_gate import cloud_settings, jira, say, seed  # noqa: F401  (fixtures)
+from tests.jira_fixtures import cloud_settings, say
+
+# The shared fixtures, taken into this module (where they override conftest's `seed`).
+seed = jira_fixtures.seed
+jira = jira_fixtures.jira
 
 
 def ticket_line(card: RequestCard) -> tuple[str, str]:

@@ -190,7 +190,7 @@ class DevJira:
 
     # -- the HTTP side ------------------------------------------------------------------------------------
     def _app(self) -> Starlette:
-        routes = [
+        routes: list[tuple[str, Any, list[str]]] = [
             ("/myself", self._myself, ["GET"]), ("/serverInfo", self._server_info, ["GET"]),
             ("/project/{key}", self._project, ["GET"]), ("/project/{key}/statuses", self._statuses, ["GET"]),
             ("/issue", self._create, ["POST"]), ("/issue/{key}", self._issue, ["GET"]),
@@ -228,9 +228,9 @@ class DevJira:
                 expected = base64.b64encode(f"{user.email}:{user.api_token}".encode()).decode()
                 if hmac.compare_digest(credentials, expected):
                     return user
-            if self.deployment == DATA_CENTER and scheme == "Bearer" and user.pat:
-                if hmac.compare_digest(credentials, user.pat):
-                    return user
+            if (self.deployment == DATA_CENTER and scheme == "Bearer" and user.pat
+                    and hmac.compare_digest(credentials, user.pat)):
+                return user
         raise JiraApiError(401, "You are not authenticated. Authentication required to perform this operation.")
 
     async def _myself(self, request: Request, caller: JiraUser, _body: Any) -> dict[str, Any]:
@@ -287,7 +287,7 @@ class DevJira:
         wanted = str((body.get("transition") or {}).get("id", ""))
         target = next((name for name, tid in _TRANSITION_IDS.items() if tid == wanted), None)
         if target is None or target == issue.status:
-            raise JiraApiError(400, "Transition id '%s' is not valid for this issue." % wanted)
+            raise JiraApiError(400, f"Transition id '{wanted}' is not valid for this issue.")
         self._transition(issue, target, caller)
         return Response(status_code=204)
 

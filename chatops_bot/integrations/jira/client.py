@@ -55,8 +55,10 @@ class JiraClient:
         self.base_url = settings.url.rstrip("/")
         self.deadline = settings.timeout.total_seconds()
         self.timer = timer
-        common: dict[str, Any] = dict(url=self.base_url, api_version="2", timeout=max(1, math.ceil(self.deadline)),
-                                      backoff_and_retry=False, retry_with_header=False)
+        # The library's own timeout (whole seconds) bounds the worker thread; `_call` keeps the deadline.
+        common: dict[str, Any] = {"url": self.base_url, "api_version": "2",
+                                  "timeout": max(1, math.ceil(self.deadline)),
+                                  "backoff_and_retry": False, "retry_with_header": False}
         if settings.deployment == "cloud":
             assert settings.email and settings.api_token
             self._jira = Jira(username=settings.email, password=settings.api_token.get_secret_value(),

@@ -38,8 +38,8 @@ class TicketGate:
         self.users = users
 
     def help(self) -> str:
-        lines = ["--ticket KEY: the Jira issue the request is for (its key may also be written in the reason); "
-                 "the key goes into the request's reason."]
+        lines = [("--ticket KEY: the Jira issue the request is for (its key may also be written in the "
+                  "reason); the key goes into the request's reason.")]
         for rule in self.settings.require_ticket:
             # The operator's own role matchers, in code spans so a glob's `*` is not read as markup.
             lines.append(f"Requests for {', '.join(f'`{m}`' for m in rule.roles)} need a ticket: {_describe(rule)}.")

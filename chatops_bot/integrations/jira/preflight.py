@@ -7,6 +7,7 @@ from chatops_bot.integrations.jira.client import JiraClient, JiraProblem
 from chatops_bot.integrations.jira.settings import JiraSettings
 from chatops_bot.preflight import Finding
 
+
 async def check(settings: JiraSettings, client: JiraClient) -> tuple[str, list[Finding]]:
     """Who the bot is in Jira ("" when it cannot sign in), and what is wrong or doubtful."""
     try:
