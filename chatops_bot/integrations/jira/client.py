@@ -76,20 +76,20 @@ class JiraClient:
     async def ticket(self, key: str) -> Ticket | None:
         """The issue with this key, or None when it does not exist or the bot may not see it (Jira answers
         both alike); raises `JiraProblem`."""
-        found = await self._call(f"read {key}", lambda: self._jira.get_issue(
+        found = await self._request(f"read {key}", lambda: self._jira.get_issue(
             key, fields="summary,status,issuetype,project,assignee"), missing_ok=True)
         return None if found is None else self._ticket(found)
 
     async def myself(self) -> dict[str, Any]:
-        return await self._call("sign in", self._jira.myself)  # type: ignore[no-any-return]
+        return await self._request("sign in", self._jira.myself)  # type: ignore[no-any-return]
 
     async def project(self, key: str) -> dict[str, Any] | None:
         """The project, None when there is none with this key that the bot may see."""
-        return await self._call(f"read project {key}", lambda: self._jira.get_project(key), missing_ok=True)
+        return await self._request(f"read project {key}", lambda: self._jira.get_project(key), missing_ok=True)
 
     async def project_statuses(self, key: str) -> dict[str, list[str]]:
         """Issue type -> the statuses its workflow has, in the project."""
-        types = await self._call(f"read the statuses of {key}", lambda: self._jira.get(
+        types = await self._request(f"read the statuses of {key}", lambda: self._jira.get(
             self._jira.resource_url(f"project/{key}/statuses")))
         return {t["name"]: [s["name"] for s in t.get("statuses", [])] for t in types or []}
 
@@ -109,7 +109,7 @@ class JiraClient:
             url=self.browse_url(str(issue.get("key", ""))),
         )
 
-    async def _call(self, doing: str, call: Callable[[], T], *, missing_ok: bool = False) -> Any:
+    async def _request(self, doing: str, call: Callable[[], T], *, missing_ok: bool = False) -> Any:
         """Run `call` in a thread; on 429 wait `Retry-After` on the timer and try again, all within the
         deadline. Past the deadline, or when a wait would end past it, raise `JiraProblem`."""
         start = self.timer.monotonic()
