@@ -55,7 +55,7 @@ class JiraClient:
         self.base_url = settings.url.rstrip("/")
         self.deadline = settings.timeout.total_seconds()
         self.timer = timer
-        # The library's own timeout (whole seconds) bounds the worker thread; `_call` keeps the deadline.
+        # The library's own timeout (whole seconds) bounds the worker thread; `_request` keeps the deadline.
         common: dict[str, Any] = {"url": self.base_url, "api_version": "2",
                                   "timeout": max(1, math.ceil(self.deadline)),
                                   "backoff_and_retry": False, "retry_with_header": False}
