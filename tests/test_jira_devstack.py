@@ -84,14 +84,16 @@ async def test_transitions_comments_search_and_creation(jira: DevJira) -> None:
         await http.post(f"/rest/api/3/issue/{key}/comment", json={"body": {"type": "doc", "version": 1, "content": [
             {"type": "paragraph", "content": [{"type": "text", "text": "bob approved"}]}]}})
         v2_comments = (await http.get(f"/rest/api/2/issue/{key}/comment")).json()["comments"]
-        found = (await http.get("/rest/api/2/search", params={"jql": 'project = OPS AND status = "Done"'})).json()
-        none = (await http.post("/rest/api/2/search", json={"jql": "labels in (other) AND project = OPS"})).json()
+        found = (await http.get("/rest/api/3/search/jql", params={"jql": 'project = OPS AND status = "Done"'})).json()
+        none = (await http.post("/rest/api/3/search/jql", json={"jql": "labels in (other) AND project = OPS"})).json()
+        retired = await http.get("/rest/api/2/search", params={"jql": "project = OPS"})
     assert created.status_code == 201 and key == "OPS-1"
     assert refused.status_code == 400 and "project" in refused.json()["errors"]
     assert moved.status_code == 204 and jira.issues[key].status == "Done"
     assert again.status_code == 400
     assert [c["body"] for c in v2_comments] == ["bob approved"]
-    assert [i["key"] for i in found["issues"]] == [key] and none["total"] == 0
+    assert [i["key"] for i in found["issues"]] == [key] and none["issues"] == [] and none["isLast"]
+    assert retired.status_code == 410
 
 
 async def test_rate_limit_answers_429_with_retry_after(jira: DevJira) -> None:

@@ -9,8 +9,10 @@ It answers the shapes of the Jira platform REST API v2 and v3 that the bot uses,
   (api-group-issue-comments; v2 bodies are text, v3 bodies Atlassian Document Format);
 - `GET …/myself`, `GET …/project/{key}`, `GET …/project/{key}/statuses` (api-group-myself,
   api-group-projects), `GET …/serverInfo` (`deploymentType` "Cloud" or "Server");
-- `GET`/`POST …/search` with a JQL subset: clauses `field = value` and `field in (a, b)` joined by `AND`,
-  fields project, key, status, issuetype, labels, assignee (`currentUser()` too) (api-group-issue-search);
+- search with a JQL subset: clauses `field = value` and `field in (a, b)` joined by `AND`, fields project,
+  key, status, issuetype, labels, assignee (`currentUser()` too) (api-group-issue-search): Data Center's
+  `GET`/`POST …/search`, and Cloud's `GET`/`POST …/search/jql` (`nextPageToken`, `isLast`), Cloud having
+  retired `…/search` for it (changelog CHANGE-2046): there it answers 410;
 - authentication (developer.atlassian.com/cloud/jira/platform/basic-auth-for-rest-apis/ and Data Center's
   "Using personal access tokens"): Cloud takes Basic `email:api_token`, Data Center a Bearer personal access
   token; anything else is 401. An issue the caller may not see is 404, exactly as a missing one;
@@ -196,6 +198,7 @@ class DevJira:
             ("/issue", self._create, ["POST"]), ("/issue/{key}", self._issue, ["GET"]),
             ("/issue/{key}/transitions", self._transitions, ["GET", "POST"]),
             ("/issue/{key}/comment", self._comments, ["GET", "POST"]), ("/search", self._search, ["GET", "POST"]),
+            ("/search/jql", self._search_jql, ["GET", "POST"]),
         ]
         return Starlette(routes=[Route("/rest/api/{version:int}" + path, self._handler(call), methods=methods)
                                  for path, call, methods in routes])
@@ -306,10 +309,21 @@ class DevJira:
         return JSONResponse({**comment, "body": _adf(text) if v3 else text}, status_code=201)
 
     async def _search(self, request: Request, caller: JiraUser, body: dict[str, Any]) -> dict[str, Any]:
-        jql = str(body.get("jql") if request.method == "POST" else request.query_params.get("jql", ""))
-        found = [i for i in self.issues.values() if _matches(jql, i, self, caller)]
+        if self.deployment == CLOUD:
+            raise JiraApiError(410, "The requested API has been removed. Please use /rest/api/3/search/jql.")
+        found = self._found(request, caller, body)
         return {"startAt": 0, "maxResults": 50, "total": len(found),
                 "issues": [self._issue_json(i, request) for i in found[:50]]}
+
+    async def _search_jql(self, request: Request, caller: JiraUser, body: dict[str, Any]) -> dict[str, Any]:
+        if self.deployment != CLOUD:
+            raise JiraApiError(404, "Not found.")
+        found = self._found(request, caller, body)
+        return {"issues": [self._issue_json(i, request) for i in found[:50]], "isLast": len(found) <= 50}
+
+    def _found(self, request: Request, caller: JiraUser, body: dict[str, Any]) -> list[JiraIssue]:
+        jql = str(body.get("jql") if request.method == "POST" else request.query_params.get("jql", ""))
+        return [i for i in self.issues.values() if _matches(jql, i, self, caller)]
 
     # -- shapes -------------------------------------------------------------------------------------------
     def _issue_json(self, issue: JiraIssue, request: Request) -> dict[str, Any]:

@@ -9,23 +9,28 @@ detail every card drawing asks; the client
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from chatops_bot.integrations import Integration
 from chatops_bot.timer import REAL_TIME, Timer
-from commands.model import User
 
 if TYPE_CHECKING:
     from chatops_bot.integrations.jira.settings import JiraSettings
+    from chatops_bot.teleport.client import TeleportClient
 
 
-def build(settings: JiraSettings, users: Callable[[str], Awaitable[User]] | None = None, *,
+def build(settings: JiraSettings, teleport: TeleportClient, *, web_proxy_addr: str = "",
           timer: Timer = REAL_TIME) -> Integration:
-    """`users` reads a Teleport user (for the `email` trait the assignee check accepts)."""
+    """The gate (users' `email` trait read from `teleport`), the card detail, and with `jira.mirror` the
+    mirror in lanes of its own; `web_proxy_addr` links each mirrored issue to its request."""
     from chatops_bot.integrations.jira.card import TicketCard
     from chatops_bot.integrations.jira.client import JiraClient
     from chatops_bot.integrations.jira.gate import TicketGate
+    from chatops_bot.integrations.jira.mirror import JiraMirror
+    from chatops_bot.watcher import Follower
 
     client = JiraClient(settings, timer=timer)
-    return Integration("jira", gates=[TicketGate(settings, client, users)], details=[TicketCard(settings, client)])
+    observers = [] if settings.mirror is None else [
+        Follower(JiraMirror(settings.mirror, client, teleport, web_proxy_addr=web_proxy_addr), timer=timer)]
+    return Integration("jira", observers=observers, gates=[TicketGate(settings, client, teleport.get_user)],
+                       details=[TicketCard(settings, client)])

@@ -93,6 +93,42 @@ class JiraClient:
             self._jira.resource_url(f"project/{key}/statuses")))
         return {t["name"]: [s["name"] for s in t.get("statuses", [])] for t in types or []}
 
+    async def find_issue(self, project: str, label: str) -> str | None:
+        """The key of the first issue in `project` with `label`, None when there is none."""
+        jql = f'project = "{project}" AND labels = "{label}"'
+        found = await self._request(f"search {project} for {label}", lambda: self._jira.jql(
+            jql, fields="status", limit=1))
+        issues = (found or {}).get("issues") or []
+        return str(issues[0]["key"]) if issues else None
+
+    async def create_issue(self, *, project: str, issue_type: str, summary: str, description: str,
+                           labels: list[str]) -> str:
+        """Create an issue; its key."""
+        fields = {"project": {"key": project}, "issuetype": {"name": issue_type}, "summary": summary,
+                  "description": description, "labels": labels}
+        created = await self._request(f"create an issue in {project}", lambda: self._jira.create_issue(
+            fields=fields))
+        return str(created["key"])
+
+    async def comment(self, key: str, text: str) -> None:
+        await self._request(f"comment on {key}", lambda: self._jira.issue_add_comment(key, text))
+
+    async def move_to(self, key: str, status: str) -> bool:
+        """Transition the issue to `status` by the transition leading there; False when it is already
+        there. Raises `JiraProblem` when no transition available now leads there."""
+        ticket = await self.ticket(key)
+        if ticket is not None and ticket.status == status:
+            return False
+        transitions = await self._request(f"read the transitions of {key}",
+                                          lambda: self._jira.get_issue_transitions_full(key))
+        target = next((t["id"] for t in (transitions or {}).get("transitions", [])
+                       if (t.get("to") or {}).get("name") == status), None)
+        if target is None:
+            raise JiraProblem(f"no transition of {key} leads to {status!r} now")
+        await self._request(f"move {key} to {status}",
+                            lambda: self._jira.set_issue_status_by_transition_id(key, target))
+        return True
+
     def _ticket(self, issue: dict[str, Any]) -> Ticket:
         fields = issue.get("fields") or {}
         status = fields.get("status") or {}

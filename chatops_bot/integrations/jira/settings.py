@@ -29,6 +29,21 @@ class TicketRule(Section):
         return [(key, "must not be empty") for key in ("roles", "projects") if data.get(key) == []]
 
 
+class MirrorSettings(Section):
+    """One Jira issue per access request (for `roles`), commented with each review and moved to a status
+    when the request is approved, denied or expires (a status left out: the issue stays where it is)."""
+
+    project: Text
+    issue_type: Text = "Task"
+    roles: tuple[RoleMatcher, ...] = ("*",)
+    approved: Text | None = None
+    denied: Text | None = None
+    expired: Text | None = None
+
+    def covers(self, roles: tuple[str, ...] | list[str]) -> bool:
+        return any(compile_matcher(m).matches(role) for m in self.roles for role in roles)
+
+
 class JiraSettings(Section):
     url: WebUrl
     deployment: Deployment = "cloud"
@@ -39,6 +54,7 @@ class JiraSettings(Section):
     # The longest one Jira call (with its rate-limit waits) may take before the bot gives up and says so.
     timeout: Duration = timedelta(seconds=10)
     require_ticket: tuple[TicketRule, ...] = Field(default=())
+    mirror: MirrorSettings | None = None
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
