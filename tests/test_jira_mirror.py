@@ -13,7 +13,6 @@ import pytest
 from chatops_bot.devstack.jira import DevJira
 from chatops_bot.integrations.jira.client import JiraClient
 from chatops_bot.integrations.jira.mirror import ISSUE, JiraMirror, label
-from chatops_bot.integrations.jira.settings import MirrorSettings
 from chatops_bot.teleport.client import TeleportClient
 from chatops_bot.timer import Later
 from commands.context import Context

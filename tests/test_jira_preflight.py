@@ -46,7 +46,17 @@ async def test_each_unknown_name_is_an_error(jira: DevJira, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert "jira.require_ticket[0].projects: there is no project NOPE that the bot can see" in err
     assert "jira.require_ticket[0].issue_types: project OPS has no issue type 'Bug'" in err
-    assert "jira.require_ticket[0].statuses: no workflow of project OPS has the status 'Doing'" in err
+    assert "jira.require_ticket[0]: no workflow of project OPS has the status 'Doing'" in err
+
+
+async def test_the_mirror_project_type_and_statuses_are_checked(
+        jira: DevJira, capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = {"project": "ACCESS", "approved": "Done"}
+    assert await connect_jira(settings(jira.url, mirror=mirror)) == EXIT_CONFIG
+    assert "jira.mirror.project: there is no project ACCESS that the bot can see" in capsys.readouterr().err
+    mirror = {"project": "OPS", "issue_type": "Change", "approved": "Done", "denied": "Rejected"}
+    assert await connect_jira(settings(jira.url, mirror=mirror)) == EXIT_CONFIG
+    assert "jira.mirror: no workflow of project OPS has the status 'Rejected'" in capsys.readouterr().err
 
 
 async def test_bad_credentials_and_the_wrong_deployment_are_errors(
