@@ -168,9 +168,9 @@ class DevJira:
         self.issues[issue.key] = issue
         return issue
 
-    def set_status(self, key: str, status: str) -> None:
-        """Move an issue as a person in Jira would; webhooks hear of it."""
-        self._transition(self.issues[key], status, self.user_named("jira-bot"))
+    def set_status(self, key: str, status: str, *, by: str = "jira-bot") -> None:
+        """Move an issue as the user named `by` would in Jira; webhooks hear of it."""
+        self._transition(self.issues[key], status, self.user_named(by))
 
     def rate_limit(self, *retry_after: int) -> None:
         """The next calls answer 429, each with its `Retry-After`."""
@@ -185,6 +185,11 @@ class DevJira:
 
     def add_webhook(self, url: str, secret: str) -> None:
         self.webhooks.append(Webhook(url, secret))
+
+    async def delivered(self) -> None:
+        """Returns once every webhook delivery under way has been answered."""
+        while self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     def api_token_auth(self, user: str = "jira-bot") -> tuple[str, str]:
         u = self.user_named(user)
@@ -365,7 +370,8 @@ class DevJira:
             if event in hook.events:
                 payload = {"timestamp": 0, "webhookEvent": event, "user": self._user_json(caller),
                            "issue": {"id": issue.id, "key": issue.key, "fields": {
-                               "summary": issue.summary, "status": self._status_json(issue.status)}}, **extra}
+                               "summary": issue.summary, "status": self._status_json(issue.status),
+                               "labels": issue.labels, "project": {"key": issue.project}}}, **extra}
                 task = asyncio.create_task(_deliver(hook, json.dumps(payload).encode()))
                 self._deliveries.add(task)
                 task.add_done_callback(self._deliveries.discard)

@@ -53,6 +53,5 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
     if settings.jira is not None:
         from chatops_bot.integrations import jira
 
-        found.append(jira.build(settings.jira, client, web_proxy_addr=settings.teleport.web_proxy_addr or "",
-                                timer=timer))
+        found.append(jira.build(settings, client, timer=timer))
     return found

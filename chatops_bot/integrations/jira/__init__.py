@@ -15,22 +15,34 @@ from chatops_bot.integrations import Integration
 from chatops_bot.timer import REAL_TIME, Timer
 
 if TYPE_CHECKING:
-    from chatops_bot.integrations.jira.settings import JiraSettings
+    from chatops_bot.config import Settings
     from chatops_bot.teleport.client import TeleportClient
 
 
-def build(settings: JiraSettings, teleport: TeleportClient, *, web_proxy_addr: str = "",
-          timer: Timer = REAL_TIME) -> Integration:
-    """The gate (users' `email` trait read from `teleport`), the card detail, and with `jira.mirror` the
-    mirror in lanes of its own; `web_proxy_addr` links each mirrored issue to its request."""
+def build(settings: Settings, teleport: TeleportClient, *, timer: Timer = REAL_TIME) -> Integration:
+    """The gate (users' `email` trait read from `teleport`) and the card detail; with `jira.mirror`, the
+    mirror in lanes of its own; with `jira.webhook`, the service deciding from Jira through the commands."""
+    import dataclasses
+
     from chatops_bot.integrations.jira.card import TicketCard
     from chatops_bot.integrations.jira.client import JiraClient
     from chatops_bot.integrations.jira.gate import TicketGate
     from chatops_bot.integrations.jira.mirror import JiraMirror
+    from chatops_bot.integrations.jira.webhook import JiraPeople, JiraWebhook
     from chatops_bot.watcher import Follower
+    from chatops_bot.wiring import command_context
 
-    client = JiraClient(settings, timer=timer)
-    observers = [] if settings.mirror is None else [
-        Follower(JiraMirror(settings.mirror, client, teleport, web_proxy_addr=web_proxy_addr), timer=timer)]
-    return Integration("jira", observers=observers, gates=[TicketGate(settings, client, teleport.get_user)],
-                       details=[TicketCard(settings, client)])
+    jira = settings.jira
+    assert jira is not None
+    client = JiraClient(jira, timer=timer)
+    observers, services = [], []
+    if jira.mirror is not None:
+        mirror = JiraMirror(jira.mirror, client, teleport, web_proxy_addr=settings.teleport.web_proxy_addr or "")
+        observers.append(Follower(mirror, timer=timer))
+        if jira.webhook is not None:
+            people = JiraPeople(dict(jira.webhook.users), teleport)
+            ctx = dataclasses.replace(command_context(settings, teleport), directory=people)
+            services.append(JiraWebhook(secret=jira.webhook.secret.get_secret_value().encode(),
+                                        mirror=jira.mirror, ctx=ctx, jira=client))
+    return Integration("jira", observers=observers, services=services,
+                       gates=[TicketGate(jira, client, teleport.get_user)], details=[TicketCard(jira, client)])

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from chatops_bot.config.types import Duration, Flag, RoleMatcher, Secret, Section, Text, WebUrl
+from chatops_bot.config.types import Duration, Flag, LongSecret, RoleMatcher, Secret, Section, Text, WebUrl
 from commands.matchers import compile_matcher
 
 Deployment = Literal["cloud", "data_center"]
@@ -44,6 +44,14 @@ class MirrorSettings(Section):
         return any(compile_matcher(m).matches(role) for m in self.roles for role in roles)
 
 
+class WebhookSettings(Section):
+    """Decisions from Jira: the secret Jira signs its webhook deliveries with, and who each Jira user is in
+    Teleport (Cloud account ID or Data Center user name -> Teleport user; else their e-mail as a user name)."""
+
+    secret: LongSecret
+    users: dict[Text, Text] = Field(default_factory=dict)
+
+
 class JiraSettings(Section):
     url: WebUrl
     deployment: Deployment = "cloud"
@@ -55,9 +63,14 @@ class JiraSettings(Section):
     timeout: Duration = timedelta(seconds=10)
     require_ticket: tuple[TicketRule, ...] = Field(default=())
     mirror: MirrorSettings | None = None
+    webhook: WebhookSettings | None = None
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return cls._credential_rules(data) + cls._webhook_rules(data)
+
+    @classmethod
+    def _credential_rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
         if data.get("deployment", "cloud") == "cloud":
             missing = [key for key in ("email", "api_token") if not data.get(key)]
             wrong = [("personal_access_token", "is for data_center; Jira Cloud takes email and api_token")
@@ -67,6 +80,13 @@ class JiraSettings(Section):
             ("personal_access_token", "required for deployment data_center")]
         return problems + [(key, "is for cloud; Data Center takes personal_access_token")
                            for key in ("email", "api_token") if data.get(key)]
+
+    @classmethod
+    def _webhook_rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        mirror = data.get("mirror")
+        if not data.get("webhook") or (isinstance(mirror, Mapping) and (mirror.get("approved") or mirror.get("denied"))):
+            return []
+        return [("webhook", "needs mirror with approved or denied: the statuses that mean a decision")]
 
     def ticket_rules(self, roles: tuple[str, ...] | list[str]) -> list[TicketRule]:
         """The rules that cover any of `roles`, in the order written."""
