@@ -97,3 +97,19 @@ async def test_a_forged_or_unsigned_webhook_does_nothing(
             {"X-Hub-Signature": forged}, {}, {"X-Hub-Signature": "sha256="})]
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert (await bot.get_request(request.id)).state is RequestState.PENDING
+
+
+async def test_serve_wires_the_gate_the_mirror_and_the_webhook(jira: DevJira, bot: TeleportClient) -> None:
+    from chatops_bot import runtime
+    from chatops_bot.config import Settings
+    from chatops_bot.watcher import Follower
+
+    settings = Settings.model_validate({
+        "teleport": {"addr": "127.0.0.1:3025", "identity_file": "/dev/null"},
+        "jira": {"url": jira.url, "email": "chatops-bot@example.com", "api_token": "devstack-jira-api-token",
+                 "mirror": MIRROR, "webhook": {"secret": SECRET}}})
+    served = runtime.services(settings, bot)
+    [webhook] = [s for s in served if isinstance(s, JiraWebhook)]
+    assert [r.path for r in webhook.routes()] == [PATH]
+    watcher = next(s for s in served if s.name == "watcher").watcher  # type: ignore[attr-defined]
+    assert any(isinstance(o, Follower) and isinstance(o.lanes.notifier, JiraMirror) for o in watcher.observers)
