@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a walk-through on the built-in Teleport stand-in")
     demo.add_argument("--interactive", action="store_true", help="type commands yourself (`as bob` switches)")
+    demo.add_argument("--jira", action="store_true",
+                      help="with a devstack Jira: dba requests must cite an In-Progress OPS ticket")
     demo.set_defaults(run=_demo)
 
     devstack = sub.add_parser("devstack", help="local stand-ins for the outside systems")
@@ -564,7 +566,7 @@ async def _console_loop(settings: Settings, user: str) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from chatops_bot.demo import run_demo
 
-    return asyncio.run(run_demo(interactive=args.interactive))
+    return asyncio.run(run_demo(interactive=args.interactive, jira=args.jira))
 
 
 def _devstack_teleport(args: argparse.Namespace) -> int:
