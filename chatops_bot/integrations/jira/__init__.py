@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The config package reads the `jira:` section with `settings.py`, which is built from `chatops_bot.config.types`:
+# loading the config first, whichever of the two is imported first, keeps that cycle from seeing a
+# half-loaded `settings.py`.
+import chatops_bot.config  # noqa: F401
 from chatops_bot.integrations import Integration
 from chatops_bot.timer import REAL_TIME, Timer
 
