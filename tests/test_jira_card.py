@@ -62,6 +62,13 @@ async def test_the_ticket_is_a_link_on_slack_and_mattermost_and_hostile_summarie
     assert "(https://evil.example)" not in mattermost and "@here" not in mattermost
 
 
+async def test_keys_outside_the_rules_projects_are_no_ticket(
+        make_context: Callable[..., Context], jira: DevJira, bot: TeleportClient) -> None:
+    created = await say(with_card(make_context, jira, bot), "request dba --ticket OPS-1 UTF-8 MKT-1 again")
+    assert [f.label for f in created.cards[0].fields].count("Ticket") == 1
+    assert ticket_line(created.cards[0])[0].startswith("OPS-1: ")
+
+
 async def test_jira_down_leaves_the_key_and_its_link_on_the_card(
         make_context: Callable[..., Context], jira: DevJira, bot: TeleportClient) -> None:
     ctx = with_card(make_context, jira, bot, timeout=timedelta(milliseconds=300))

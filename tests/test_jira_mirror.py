@@ -69,10 +69,10 @@ async def test_a_process_that_died_creating_the_issue_costs_no_second_one(
 async def test_each_review_is_a_comment_and_each_outcome_a_transition(
         jira: DevJira, bot: TeleportClient, make_context: Callable[..., Context]) -> None:
     ctx = make_context()
-    approved, denied = await alice_asks(bot), await bot.create_request(user="alice", roles=["dba"], reason="x",
-                                                                       suggested_reviewers=())
+    approved, denied = await alice_asks(bot), await bot.create_request(user="alice", roles=["dba"], reason="x")
     mirror = replica(jira, bot)
     await mirror.sync(approved)
+    await mirror.sync(denied)
     assert (await say(ctx, f"approve {approved.id} lag confirmed", who="bob")).ok
     assert (await say(ctx, f"deny {denied.id} not now", who="bob")).ok
     for request_id in (approved.id, denied.id):
@@ -83,6 +83,14 @@ async def test_each_review_is_a_comment_and_each_outcome_a_transition(
     assert [c["body"] for c in jira.issues[yes].comments] == ["bob approved the request: lag confirmed"]
     assert [c["body"] for c in jira.issues[no].comments] == ["bob denied the request: not now"]
     assert (jira.issues[yes].status, jira.issues[no].status) == ("Done", "Won't Do")
+
+
+async def test_requests_decided_before_the_mirror_saw_them_get_no_issue(
+        jira: DevJira, bot: TeleportClient, make_context: Callable[..., Context]) -> None:
+    request = await alice_asks(bot)
+    assert (await say(make_context(), f"approve {request.id}", who="bob")).ok
+    await replica(jira, bot).sync(await bot.get_request(request.id))
+    assert issues_of(jira, request.id) == []
 
 
 async def test_a_request_gone_while_pending_moves_its_issue_to_expired(jira: DevJira, bot: TeleportClient) -> None:

@@ -18,15 +18,15 @@ LABEL = "Ticket"
 
 class TicketCard:
     """The `commands.ports.CardDetail` for Jira. The ticket is the first issue key in the request's reason
-    in a project `require_ticket` names (any project when no rule names one): the gate put it there."""
+    in a project `require_ticket` names: the gate put it there. Without rules, no card shows a ticket (a
+    reason's `UTF-8` is no issue key)."""
 
     def __init__(self, settings: JiraSettings, client: JiraClient) -> None:
         self.projects = {p for rule in settings.require_ticket for p in rule.projects}
         self.client = client
 
     async def fields(self, request: AccessRequest) -> tuple[Field, ...]:
-        keys = [k for k in KEY.findall(request.reason)
-                if not self.projects or k.rsplit("-", 1)[0] in self.projects]
+        keys = [k for k in KEY.findall(request.reason) if k.rsplit("-", 1)[0] in self.projects]
         if not keys:
             return ()
         key = keys[0]

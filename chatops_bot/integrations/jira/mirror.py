@@ -9,6 +9,7 @@ replicas neither repeat nor lose it:
   issue and recording its key costs no second issue.
 - `jira_reviews`: how many of the request's reviews are commented; each comment is recorded as it is made.
 - `jira_outcome`: the state (APPROVED, DENIED) the issue was moved for.
+Requests first seen already decided get no issue, so turning the mirror on does not file the history.
 When Teleport deletes a request (a pending one whose TTL ran out, or one withdrawn), its plugin data goes
 with it: the issue is found by its label and moved to `expired`, unless it already shows an outcome.
 
@@ -54,6 +55,8 @@ class JiraMirror:
         if not self.settings.covers(request.roles):
             return
         data = await self.teleport.get_plugin_data(request.id)
+        if ISSUE not in data and request.state is not RequestState.PENDING:
+            return  # decided before the mirror saw it (a first start, say): no issue for the history
         try:
             key = await self._issue(request, data)
             await self._comment_reviews(request, key, data)
