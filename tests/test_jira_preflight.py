@@ -91,5 +91,5 @@ def test_the_jira_modules_import_first_without_the_config() -> None:
     """The config reads `jira:` with the Jira settings, built from the config's types: a cycle either entry
     point must survive (a script importing the client first, say)."""
     done = subprocess.run([sys.executable, "-c", "import chatops_bot.integrations.jira.settings"],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
