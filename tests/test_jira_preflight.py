@@ -93,3 +93,14 @@ def test_the_jira_modules_import_first_without_the_config() -> None:
     done = subprocess.run([sys.executable, "-c", "import chatops_bot.integrations.jira.settings"],
                           check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_read_only_check_takes_jira_secrets_still_to_come(tmp_path: Path) -> None:
+    from chatops_bot.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("teleport: {addr: 'auth.example.com:3025', identity_file: /var/lib/bot/identity}\n"
+                    "jira: {url: 'https://example.atlassian.net', email: bot@example.com,\n"
+                    "       api_token: '${JIRA_API_TOKEN}'}\n")
+    settings = load_config(path, env={}, secrets=False)
+    assert settings.pending_secrets() == [("jira.api_token", "${JIRA_API_TOKEN} not set yet")]

@@ -71,15 +71,16 @@ class JiraSettings(Section):
 
     @classmethod
     def _credential_rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        # Keys written count as given: a secret a read-only check leaves unresolved reads as empty.
         if data.get("deployment", "cloud") == "cloud":
-            missing = [key for key in ("email", "api_token") if not data.get(key)]
+            missing = [key for key in ("email", "api_token") if key not in data]
             wrong = [("personal_access_token", "is for data_center; Jira Cloud takes email and api_token")
-                     ] if data.get("personal_access_token") else []
+                     ] if "personal_access_token" in data else []
             return [(key, "required for deployment cloud") for key in missing] + wrong
-        problems = [] if data.get("personal_access_token") else [
+        problems = [] if "personal_access_token" in data else [
             ("personal_access_token", "required for deployment data_center")]
         return problems + [(key, "is for cloud; Data Center takes personal_access_token")
-                           for key in ("email", "api_token") if data.get(key)]
+                           for key in ("email", "api_token") if key in data]
 
     @classmethod
     def _webhook_rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
