@@ -104,3 +104,16 @@ def test_a_read_only_check_takes_jira_secrets_still_to_come(tmp_path: Path) -> N
                     "       api_token: '${JIRA_API_TOKEN}'}\n")
     settings = load_config(path, env={}, secrets=False)
     assert settings.pending_secrets() == [("jira.api_token", "${JIRA_API_TOKEN} not set yet")]
+
+
+def test_the_example_jira_section_is_valid() -> None:
+    import yaml
+
+    from chatops_bot.integrations.jira.settings import JiraSettings
+
+    example = (Path(__file__).resolve().parent.parent / "config.yaml.example").read_text()
+    block = example[example.index("\n# jira:\n") + 1:]
+    text = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.splitlines())
+    section = yaml.safe_load(text.replace("${JIRA_WEBHOOK_SECRET}", "s" * 32))["jira"]
+    settings = JiraSettings.model_validate(section)
+    assert settings.require_ticket and settings.mirror is not None and settings.webhook is not None
