@@ -286,6 +286,17 @@ class Notifier:
                                     state=state, tally=self._tally(request, data or {}),
                                     note=automatic.card_note(request, data or {}), details=details)
 
+    async def dm_requester(self, request: AccessRequest, text: str) -> bool:
+        """DM the requester on every platform they are linked on; True when one of them got it."""
+        linked = await self.chat_ids.chat_ids(request.user)
+        sends = [self.outbounds[platform].dm(chat_id, text) for platform, chat_id in linked.items()
+                 if platform in self.outbounds]
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                logger.warning("DM to %s failed: %r", request.user, result, extra={"request_id": request.id})
+        return any(not isinstance(result, BaseException) for result in results)
+
     async def detailed(self, request: AccessRequest, *, state: str = "",
                        data: Mapping[str, str] | None = None) -> RequestCard:
         """The card with what outside systems add to it (a Jira ticket), read now."""

@@ -168,6 +168,8 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     ctx = replace(command_context(settings, client, people, mirror, gates, details), changed=redraw)
     adapters = chat_adapters(settings, ctx, timer=timer)
     told = notifier(settings, client, outbounds(adapters), people, details)
+    for hook in (hook for system in systems for hook in system.with_notifier):
+        hook(told)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
     observers: list[Observer] = [mirror, reminders, *(o for system in systems for o in system.observers)]

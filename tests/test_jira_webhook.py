@@ -38,7 +38,7 @@ async def hooked(jira: DevJira, bot: TeleportClient, make_context: Callable[...,
     assert settings.mirror is not None and settings.webhook is not None
     client = JiraClient(settings)
     people = JiraPeople(dict(settings.webhook.users), bot)
-    service = JiraWebhook(secret=SECRET.encode(), mirror=settings.mirror, jira=client,
+    service = JiraWebhook(secret=SECRET.encode(), mirror=settings.mirror, jira=client, teleport=bot,
                           ctx=dataclasses.replace(make_context(), directory=people))
     server = LoopbackServer(Starlette(routes=list(service.routes())))
     url = f"http://127.0.0.1:{await server.start()}{PATH}"

@@ -10,18 +10,20 @@ An integration meets the rest of the bot only through the parts of an `Integrati
 - `services`: what serves the system's callbacks (`routes()`, `start()`, `stop()`, `why_not_ready()`, like a
   chat adapter), verifying every call before anything runs;
 - `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`);
-- `details`: lines added to every request card (`commands.ports.CardDetail`), such as a Jira ticket.
+- `details`: lines added to every request card (`commands.ports.CardDetail`), such as a Jira ticket;
+- `with_notifier`: called with the `chatops_bot.notify.Notifier` once it exists, for parts that DM people.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chatops_bot.automatic import Decider
     from chatops_bot.config import Settings
+    from chatops_bot.notify import Notifier
     from chatops_bot.teleport.client import TeleportClient
     from chatops_bot.timer import Timer
     from chatops_bot.watcher import Observer
@@ -35,6 +37,7 @@ class Integration:
     services: Sequence[Any] = field(default_factory=list)  # server.Service: routes/start/stop/why_not_ready
     gates: Sequence[Any] = field(default_factory=list)  # commands.ports.RequestGate
     details: Sequence[Any] = field(default_factory=list)  # commands.ports.CardDetail
+    with_notifier: Sequence[Callable[[Notifier], None]] = field(default_factory=list)
 
 
 def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[Integration]:

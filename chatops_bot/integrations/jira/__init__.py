@@ -39,14 +39,16 @@ def build(settings: Settings, teleport: TeleportClient, *, timer: Timer = REAL_T
     jira = settings.jira
     assert jira is not None
     client = JiraClient(jira, timer=timer)
-    observers, services = [], []
+    observers, services, hooks = [], [], []
     if jira.mirror is not None:
         mirror = JiraMirror(jira.mirror, client, teleport, web_proxy_addr=settings.teleport.web_proxy_addr or "")
         observers.append(Follower(mirror, timer=timer))
-        if jira.webhook is not None:
-            people = JiraPeople(dict(jira.webhook.users), teleport)
-            ctx = dataclasses.replace(command_context(settings, teleport), directory=people)
-            services.append(JiraWebhook(secret=jira.webhook.secret.get_secret_value().encode(),
-                                        mirror=jira.mirror, ctx=ctx, jira=client))
-    return Integration("jira", observers=observers, services=services,
+    if jira.webhook is not None:
+        people = JiraPeople(dict(jira.webhook.users), teleport)
+        ctx = dataclasses.replace(command_context(settings, teleport), directory=people)
+        webhook = JiraWebhook(secret=jira.webhook.secret.get_secret_value().encode(), mirror=jira.mirror,
+                              ctx=ctx, jira=client, teleport=teleport, end_with_ticket=jira.end_with_ticket)
+        services.append(webhook)
+        hooks.append(webhook.attach)
+    return Integration("jira", observers=observers, services=services, with_notifier=hooks,
                        gates=[TicketGate(jira, client, teleport.get_user)], details=[TicketCard(jira, client)])

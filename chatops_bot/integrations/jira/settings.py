@@ -64,6 +64,9 @@ class JiraSettings(Section):
     require_ticket: tuple[TicketRule, ...] = Field(default=())
     mirror: MirrorSettings | None = None
     webhook: WebhookSettings | None = None
+    # When a cited ticket is resolved while its access is active, the requester's DM asks them to drop the
+    # access now (instead of only saying until when it stays). Never ends access by itself.
+    end_with_ticket: Flag = False
 
     @classmethod
     def _rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -84,10 +87,9 @@ class JiraSettings(Section):
 
     @classmethod
     def _webhook_rules(cls, data: Mapping[str, Any]) -> list[tuple[str, str]]:
-        mirror = data.get("mirror")
-        if not data.get("webhook") or (isinstance(mirror, Mapping) and (mirror.get("approved") or mirror.get("denied"))):
-            return []
-        return [("webhook", "needs mirror with approved or denied: the statuses that mean a decision")]
+        if data.get("end_with_ticket") is True and "webhook" not in data:
+            return [("end_with_ticket", "needs webhook: the bot hears of resolved tickets from Jira's webhook")]
+        return []
 
     def ticket_rules(self, roles: tuple[str, ...] | list[str]) -> list[TicketRule]:
         """The rules that cover any of `roles`, in the order written."""

@@ -1,5 +1,7 @@
-"""Deciding from Jira: a mirrored issue moved to the mirror's `approved` or `denied` status becomes a review of
-its request by the Teleport user the Jira user is mapped to, through the same command code as a chat click.
+"""What the bot hears from Jira's webhook: decisions (a mirrored issue moved to the mirror's `approved` or
+`denied` status becomes a review of its request by the Teleport user the Jira user is mapped to, through the
+same command code as a chat click), and resolved tickets (the requester of each active access that cites the
+ticket is told by DM, once, until when the access stays, or with `end_with_ticket` asked to drop it now).
 
 Only a webhook the bot can verify is read: Jira signs each delivery of a webhook registered with a secret
 with `X-Hub-Signature: sha256=<HMAC-SHA256 of the body>` (Cloud admin webhooks, and Data Center 10 and
@@ -24,12 +26,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chatops_bot.integrations.jira.client import JiraClient, JiraProblem
+from chatops_bot.integrations.jira.gate import KEY
 from chatops_bot.integrations.jira.mirror import LABEL
 from chatops_bot.integrations.jira.settings import MirrorSettings
+from chatops_bot.notify import Notifier
+from chatops_bot.teleport.client import TeleportClient
 from commands.context import Context
 from commands.dispatch import dispatch
-from commands.errors import NotFound, UnknownUserError
-from commands.model import ChatUser
+from commands.errors import CompareFailed, NotFound, UnknownUserError
+from commands.messages import names
+from commands.model import AccessRequest, ChatUser, RequestState
 from commands.ports import AccessBackend
 from commands.reply import Invocation
 
@@ -38,6 +44,7 @@ logger = logging.getLogger(__name__)
 PATH = "/jira/webhook"
 PLATFORM = "jira"
 MAX_BODY = 1 << 20
+RESOLVED = "jira_resolved"  # plugin data: the ticket whose resolution the requester was told of
 
 
 def signature_ok(secret: bytes, body: bytes, header: str) -> bool:
@@ -68,8 +75,16 @@ class JiraWebhook:
 
     name = "jira webhook"
 
-    def __init__(self, *, secret: bytes, mirror: MirrorSettings, ctx: Context, jira: JiraClient) -> None:
+    def __init__(self, *, secret: bytes, mirror: MirrorSettings | None, ctx: Context, jira: JiraClient,
+                 teleport: TeleportClient, end_with_ticket: bool = False) -> None:
+        """`mirror`: decisions are read only with it (its statuses say what a move means)."""
         self.secret, self.mirror, self.ctx, self.jira = secret, mirror, ctx, jira
+        self.teleport, self.end_with_ticket = teleport, end_with_ticket
+        self.notifier: Notifier | None = None
+
+    def attach(self, notifier: Notifier) -> None:
+        """The way to DM requesters, once it exists (it is built after the integrations)."""
+        self.notifier = notifier
 
     def routes(self) -> Sequence[BaseRoute]:
         return [Route(PATH, self.receive, methods=["POST"])]
@@ -92,17 +107,48 @@ class JiraWebhook:
             event = json.loads(body)
         except ValueError:
             return Response("expected JSON", status_code=400)
-        if isinstance(event, dict):
-            await self._decide(event)
+        if isinstance(event, dict) and event.get("webhookEvent") == "jira:issue_updated":
+            moved_to = next((str(item.get("toString")) for item in (event.get("changelog") or {}).get("items", [])
+                             if isinstance(item, dict) and item.get("field") == "status"), None)
+            found = event.get("issue")
+            issue: dict[str, Any] = found if isinstance(found, dict) else {}
+            if moved_to is not None and self.mirror is not None:
+                await self._decide(event, issue, moved_to, self.mirror)
+            category = ((issue.get("fields") or {}).get("status") or {}).get("statusCategory") or {}
+            mirrored = any(str(x).startswith(LABEL) for x in (issue.get("fields") or {}).get("labels") or [])
+            if (moved_to is not None and category.get("key") == "done" and not mirrored
+                    and KEY.fullmatch(str(issue.get("key")))):
+                await self._resolved(str(issue["key"]), moved_to)
         return Response(status_code=204)
 
-    async def _decide(self, event: dict[str, Any]) -> None:
-        if event.get("webhookEvent") != "jira:issue_updated":
+    async def _resolved(self, key: str, status: str) -> None:
+        """Tell the requester of each active access citing `key`, once per request (claimed in plugin data
+        before the DM goes out, so no restart or replica tells twice)."""
+        if self.notifier is None:
             return
-        moved_to = next((str(item.get("toString")) for item in (event.get("changelog") or {}).get("items", [])
-                         if isinstance(item, dict) and item.get("field") == "status"), None)
-        verb = {self.mirror.approved: "approve", self.mirror.denied: "deny"}.get(moved_to) if moved_to else None
-        issue = event.get("issue") or {}
+        now = self.ctx.clock.now()
+        for request in await self.teleport.list_requests(state=RequestState.APPROVED):
+            if key not in KEY.findall(request.reason) or not request.access_expires or request.access_expires <= now:
+                continue
+            try:
+                await self.teleport.update_plugin_data(request.id, set={RESOLVED: key}, expect={RESOLVED: ""})
+            except CompareFailed:
+                continue  # told already
+            await self.notifier.dm_requester(request, self._resolved_text(key, status, request))
+            logger.info("told %s that %s was resolved", request.user, key, extra={"request_id": request.id})
+
+    def _resolved_text(self, key: str, status: str, request: AccessRequest) -> str:
+        assert request.access_expires is not None
+        until = f"{request.access_expires:%H:%M} UTC"
+        roles = names(request.roles)
+        if self.end_with_ticket:
+            return (f"{key} was resolved: please drop your {roles} access now (`tsh request drop {request.id}`, "
+                    f"or switch back in the Web UI); otherwise it stays until {until}.")
+        return f"{key} was resolved; your {roles} access stays until {until}."
+
+    async def _decide(self, event: dict[str, Any], issue: dict[str, Any], moved_to: str,
+                      mirror: MirrorSettings) -> None:
+        verb = {mirror.approved: "approve", mirror.denied: "deny"}.get(moved_to)
         labels = (issue.get("fields") or {}).get("labels") or []
         request_ids = [str(x).removeprefix(LABEL) for x in labels if str(x).startswith(LABEL)]
         if verb is None or len(request_ids) != 1:
