@@ -286,10 +286,15 @@ class Notifier:
                                     state=state, tally=self._tally(request, data or {}),
                                     note=automatic.card_note(request, data or {}), details=details)
 
-    async def dm_requester(self, request: AccessRequest, text: str) -> bool:
-        """DM the requester on every platform they are linked on; True when one of them got it."""
+    async def dm_requester(self, request: AccessRequest, text: Callable[[str], str]) -> bool:
+        """DM the requester on every platform they are linked on, `text` made for their time zone there;
+        True when one of them got it."""
         linked = await self.chat_ids.chat_ids(request.user)
-        sends = [self.outbounds[platform].dm(chat_id, text) for platform, chat_id in linked.items()
+
+        async def send(outbound: Outbound, chat_id: str) -> str:
+            return await outbound.dm(chat_id, text(await outbound.time_zone(chat_id)))
+
+        sends = [send(self.outbounds[platform], chat_id) for platform, chat_id in linked.items()
                  if platform in self.outbounds]
         results = await asyncio.gather(*sends, return_exceptions=True)
         for result in results:

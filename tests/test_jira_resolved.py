@@ -17,6 +17,7 @@ from chatops_bot.integrations.jira.webhook import JiraPeople, JiraWebhook
 from chatops_bot.notify import Notifier
 from chatops_bot.teleport.client import TeleportClient
 from commands.context import Context
+from commands.messages import stamp
 from commands.model import AccessRequest
 from commands.reply import RequestCard
 from tests import jira_fixtures
@@ -50,6 +51,9 @@ class ChatDMs:
 
     async def resolve_recipient(self, name: str) -> str | None:
         return None
+
+    async def time_zone(self, chat_user_id: str) -> str:
+        return "Europe/Paris"
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ async def test_the_requester_is_told_once_across_replicas(
     jira.set_status("OPS-1", "Done", by="alice")  # resolved again: already told
     await jira.delivered()
     told = first.sent + second.sent
-    expected = f"OPS-1 was resolved; your dba access stays until {request.access_expires:%H:%M} UTC."
+    expected = f"OPS-1 was resolved; your dba access stays until {stamp(request.access_expires, 'Europe/Paris')}."
     assert told == [("U0ALICE", expected)]
 
 

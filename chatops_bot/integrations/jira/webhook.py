@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -34,7 +35,7 @@ from chatops_bot.teleport.client import TeleportClient
 from commands.context import Context
 from commands.dispatch import dispatch
 from commands.errors import CompareFailed, NotFound, UnknownUserError
-from commands.messages import names
+from commands.messages import names, stamp
 from commands.model import AccessRequest, ChatUser, RequestState
 from commands.ports import AccessBackend
 from commands.reply import Invocation
@@ -118,10 +119,10 @@ class JiraWebhook:
             mirrored = any(str(x).startswith(LABEL) for x in (issue.get("fields") or {}).get("labels") or [])
             if (moved_to is not None and category.get("key") == "done" and not mirrored
                     and KEY.fullmatch(str(issue.get("key")))):
-                await self._resolved(str(issue["key"]), moved_to)
+                await self._resolved(str(issue["key"]))
         return Response(status_code=204)
 
-    async def _resolved(self, key: str, status: str) -> None:
+    async def _resolved(self, key: str) -> None:
         """Tell the requester of each active access citing `key`, once per request (claimed in plugin data
         before the DM goes out, so no restart or replica tells twice)."""
         if self.notifier is None:
@@ -134,12 +135,13 @@ class JiraWebhook:
                 await self.teleport.update_plugin_data(request.id, set={RESOLVED: key}, expect={RESOLVED: ""})
             except CompareFailed:
                 continue  # told already
-            await self.notifier.dm_requester(request, self._resolved_text(key, status, request))
+            await self.notifier.dm_requester(request, partial(self._resolved_text, key, request))
             logger.info("told %s that %s was resolved", request.user, key, extra={"request_id": request.id})
 
-    def _resolved_text(self, key: str, status: str, request: AccessRequest) -> str:
+    def _resolved_text(self, key: str, request: AccessRequest, tz: str) -> str:
+        """The DM, its time in the requester's zone `tz`."""
         assert request.access_expires is not None
-        until = f"{request.access_expires:%H:%M} UTC"
+        until = stamp(request.access_expires, tz)
         roles = names(request.roles)
         if self.end_with_ticket:
             return (f"{key} was resolved: please drop your {roles} access now (`tsh request drop {request.id}`, "
