@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a walk-through on the built-in Teleport stand-in")
     demo.add_argument("--interactive", action="store_true", help="type commands yourself (`as bob` switches)")
+    demo.add_argument("--jira", action="store_true",
+                      help="with a devstack Jira: dba requests must cite an In-Progress OPS ticket")
     demo.set_defaults(run=_demo)
 
     devstack = sub.add_parser("devstack", help="local stand-ins for the outside systems")
@@ -133,6 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     pagerduty.add_argument("--webhook-url", default="", metavar="URL",
                            help="send signed v3 webhooks there (the bot's /pagerduty/webhook)")
     pagerduty.set_defaults(run=_devstack_pagerduty)
+    jira = stands.add_parser("jira", help="a Jira REST API (v2/v3) stand-in with demo tickets")
+    jira.add_argument("--listen", default="127.0.0.1:8081")
+    jira.add_argument("--deployment", choices=("cloud", "data_center"), default="cloud",
+                      help="cloud: Basic e-mail + API token; data_center: a Bearer personal access token")
+    jira.set_defaults(run=_devstack_jira)
     for group in (sub, stands):
         for choice in group._choices_actions:  # each command's --help opens with the line the list shows
             command = group.choices[choice.dest]
@@ -217,7 +224,8 @@ async def _connect(settings: Settings) -> int:
         print(f"To fix the role: {hint[2:]}.", file=sys.stderr)
     mattermost = await _connect_mattermost(settings) if settings.mattermost is not None else EXIT_OK
     pagerduty = await _connect_pagerduty(settings) if settings.pagerduty is not None else EXIT_OK  # issue 16
-    return EXIT_CONFIG if report.fatal else max(mattermost, pagerduty)
+    jira = await connect_jira(settings) if settings.jira is not None else EXIT_OK
+    return EXIT_CONFIG if report.fatal else max(mattermost, pagerduty, jira)
 
 
 async def _connect_pagerduty(settings: Settings) -> int:
@@ -233,6 +241,25 @@ async def _connect_pagerduty(settings: Settings) -> int:
     if not findings:
         print(f"Connected to PagerDuty at {settings.pagerduty.api_url}; every schedule, escalation policy and "
               "service the rules name exists.")
+    for finding in findings:
+        print(("error: " if finding.fatal else "warning: ") + finding.text,
+              file=sys.stderr if finding.fatal else sys.stdout)
+    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
+
+
+async def connect_jira(settings: Settings) -> int:
+    """Sign in to Jira and check every project, issue type and status `jira.require_ticket` names."""
+    from chatops_bot.integrations.jira import preflight as jira_preflight
+    from chatops_bot.integrations.jira.client import JiraClient
+
+    assert settings.jira is not None
+    client = JiraClient(settings.jira)
+    try:
+        who, findings = await jira_preflight.check(settings.jira, client)
+    finally:
+        client.close()
+    if who:
+        print(f"Connected to Jira ({settings.jira.deployment}) at {settings.jira.url} as {who}.")
     for finding in findings:
         print(("error: " if finding.fatal else "warning: ") + finding.text,
               file=sys.stderr if finding.fatal else sys.stdout)
@@ -539,7 +566,7 @@ async def _console_loop(settings: Settings, user: str) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from chatops_bot.demo import run_demo
 
-    return asyncio.run(run_demo(interactive=args.interactive))
+    return asyncio.run(run_demo(interactive=args.interactive, jira=args.jira))
 
 
 def _devstack_teleport(args: argparse.Namespace) -> int:
@@ -586,6 +613,17 @@ def _devstack_pagerduty(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(host, int(port), webhook_url=args.webhook_url))
     except OSError as err:
         print(f"--listen {args.listen}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _devstack_jira(args: argparse.Namespace) -> int:
+    from chatops_bot.devstack.jira import ListenError, serve_forever
+
+    try:
+        asyncio.run(serve_forever(listen=args.listen, deployment=args.deployment))
+    except ListenError as err:
+        print(f"--listen {args.listen}: {err}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

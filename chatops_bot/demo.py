@@ -7,6 +7,7 @@ file, Teleport's rules deciding. The scripted walk-through prints a transcript a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from chatops_bot.adapters.console.prompt import ask
 from chatops_bot.adapters.console.session import ConsoleSession
+from chatops_bot.devstack.jira import DevJira, seed_demo
 from chatops_bot.devstack.pki import write_identity_file
 from chatops_bot.devstack.seed import load_seed
 from chatops_bot.devstack.teleport import DevTeleport
@@ -36,6 +38,15 @@ SCRIPT = (
     ("bob", "/access approve {id} go ahead", True),
     ("alice", "/access list active", True),
 )
+# With --jira: dba requests need an In-Progress ticket in OPS (the devstack Jira's demo tickets).
+JIRA_SCRIPT = (
+    ("alice", "/access help request", True),
+    ("alice", "/access request dba --for 2h replica lag on the primary", False),
+    ("alice", "/access request dba --ticket OPS-2 --for 2h disk full again", False),
+    ("alice", "/access request dba --ticket OPS-1 --for 2h replica lag on the primary", True),
+    ("bob", "/access approve {id} go ahead", True),
+)
+JIRA_RULE = {"roles": ["dba"], "projects": ["OPS", "INC"], "statuses": ["In Progress"]}
 EXIT_UNEXPECTED = 1
 
 
@@ -56,30 +67,57 @@ async def start_demo(workdir: Path) -> tuple[DevTeleport, TeleportClient, Contex
 
 
 async def run_demo(*, write: Callable[[str], None] = print, interactive: bool = False,
-                   read: Callable[[str], str] = input) -> int:
-    """Run the demo; 0 when every scripted step went as the script says, else `EXIT_UNEXPECTED`."""
+                   read: Callable[[str], str] = input, jira: bool = False) -> int:
+    """Run the demo; 0 when every scripted step went as the script says, else `EXIT_UNEXPECTED`. With
+    `jira`, a devstack Jira too, and dba requests must cite an In-Progress OPS ticket."""
     with tempfile.TemporaryDirectory(prefix="chatops-demo-") as tmp:
         teleport, client, ctx = await start_demo(Path(tmp))
+        stand_in = None
         try:
             info = await client.ping()
             write(f"Connected to the devstack Teleport {info.name!r} ({info.server_version}) over mutual TLS.")
+            if jira:
+                stand_in, ctx = await _with_jira(ctx, client)
+                write(f"And to the devstack Jira at {stand_in.url}: dba requests need an In-Progress OPS ticket "
+                      f"(OPS-1 is, OPS-2 is Done).")
             session = ConsoleSession(ctx, user="alice", write=write)
             if interactive:
                 await _interactive(session, write, read)
                 return 0
-            outcome = await _scripted(session, teleport, write)
+            outcome = await _scripted(session, teleport, write, JIRA_SCRIPT if jira else SCRIPT)
         finally:
             await client.close()
+            if stand_in is not None:
+                await stand_in.stop()
             await teleport.stop()
         # Issue 16: PagerDuty on-call approval, on a cluster and account of its own.
-        if outcome == 0 and not await pagerduty_walk_through(demo_seed_text(), Path(tmp), write):
+        if outcome == 0 and not jira and not await pagerduty_walk_through(demo_seed_text(), Path(tmp), write):
             write("\nThe demo stopped: PagerDuty did not decide as scripted.")
             return EXIT_UNEXPECTED
         return outcome
 
 
-async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None]) -> int:
-    for step, (user, line, should_succeed) in enumerate(SCRIPT, start=1):
+async def _with_jira(ctx: Context, client: TeleportClient) -> tuple[DevJira, Context]:
+    """The devstack Jira with its demo tickets, and the context with its ticket gate and card detail."""
+    from chatops_bot.integrations.jira.card import TicketCard
+    from chatops_bot.integrations.jira.client import JiraClient
+    from chatops_bot.integrations.jira.gate import TicketGate
+    from chatops_bot.integrations.jira.settings import JiraSettings
+
+    stand_in = DevJira()
+    seed_demo(stand_in)
+    url = await stand_in.start()
+    email, token = stand_in.api_token_auth()
+    settings = JiraSettings.model_validate({"url": url, "email": email, "api_token": token,
+                                            "require_ticket": [JIRA_RULE]})
+    jira = JiraClient(settings)
+    return stand_in, dataclasses.replace(ctx, gates=(TicketGate(settings, jira, client.get_user),),
+                                         details=(TicketCard(settings, jira),))
+
+
+async def _scripted(session: ConsoleSession, teleport: DevTeleport, write: Callable[[str], None],
+                    script: tuple[tuple[str, str, bool], ...] = SCRIPT) -> int:
+    for step, (user, line, should_succeed) in enumerate(script, start=1):
         latest = max(teleport.store.requests.values(), key=lambda r: r.created or datetime.min.replace(tzinfo=UTC),
                      default=None)
         line = line.format(id=short_id(latest.id) if latest else "", full_id=latest.id if latest else "")

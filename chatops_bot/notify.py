@@ -47,8 +47,8 @@ from commands import approvals, messages, rules
 from commands.errors import BackendError, CompareFailed, NotFound
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState
-from commands.ports import Clock
-from commands.reply import RequestCard
+from commands.ports import CardDetail, Clock
+from commands.reply import Field, RequestCard
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +140,12 @@ class ChatIds(Protocol):
 class Notifier:
     def __init__(self, client: TeleportClient, outbounds: Sequence[Outbound], *,
                  routing: Mapping[str, Mapping[str, Sequence[str]]], chat_ids: ChatIds, clock: Clock,
-                 cards: CardSettings = CardSettings(), claim_lease: float = CLAIM_LEASE) -> None:
-        """`routing`: platform -> role (or "*") -> recipients, as in `routing.role_to_recipients`."""
+                 cards: CardSettings = CardSettings(), claim_lease: float = CLAIM_LEASE,
+                 details: Sequence[CardDetail] = ()) -> None:
+        """`routing`: platform -> role (or "*") -> recipients, as in `routing.role_to_recipients`;
+        `details`: what outside systems add to each card (a Jira ticket), asked each time one is drawn."""
         self.client, self.chat_ids, self.clock, self.settings = client, chat_ids, clock, cards
+        self.details = tuple(details)
         self.outbounds = {outbound.platform: outbound for outbound in outbounds}
         self.routing, self.claim_lease = routing, claim_lease
         self.process = secrets.token_hex(6)
@@ -263,7 +266,7 @@ class Notifier:
         lifetime = known.request.resource_expiry
         withdrawn = lifetime is not None and self.clock.now() < lifetime
         state = messages.withdrawn_state() if withdrawn else messages.expired_state()
-        card = self.card(replace(known.request, state=RequestState.NONE), state=state)
+        card = await self.detailed(replace(known.request, state=RequestState.NONE), state=state)
         failed = await self._each(request_id, "close card", known.cards.items(),
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if known.owned:
@@ -274,13 +277,36 @@ class Notifier:
             raise Incomplete(f"{failed} cards of deleted request {request_id} were not closed")
 
     def card(self, request: AccessRequest, *, state: str = "",
-             data: Mapping[str, str] | None = None) -> RequestCard:
-        """`data`: the request's plugin data, for the approvals counted under `review.rules`."""
+             data: Mapping[str, str] | None = None, details: Sequence[Field] = ()) -> RequestCard:
+        """`data`: the request's plugin data, for the approvals counted under `review.rules`; `details`:
+        what `detailed` found."""
         web_only = sorted(self.settings.web_only_roles.intersection(request.roles))
         web_url = messages.web_link(self.settings.web_proxy_addr, request.id)
         return messages.notice_card(request, now=self.clock.now(), web_url=web_url, web_only_roles=web_only,
                                     state=state, tally=self._tally(request, data or {}),
-                                    note=automatic.card_note(request, data or {}))
+                                    note=automatic.card_note(request, data or {}), details=details)
+
+    async def dm_requester(self, request: AccessRequest, text: Callable[[str], str]) -> bool:
+        """DM the requester on every platform they are linked on, `text` made for their time zone there;
+        True when one of them got it."""
+        linked = await self.chat_ids.chat_ids(request.user)
+
+        async def send(outbound: Outbound, chat_id: str) -> str:
+            return await outbound.dm(chat_id, text(await outbound.time_zone(chat_id)))
+
+        sends = [send(self.outbounds[platform], chat_id) for platform, chat_id in linked.items()
+                 if platform in self.outbounds]
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                logger.warning("DM to %s failed: %r", request.user, result, extra={"request_id": request.id})
+        return any(not isinstance(result, BaseException) for result in results)
+
+    async def detailed(self, request: AccessRequest, *, state: str = "",
+                       data: Mapping[str, str] | None = None) -> RequestCard:
+        """The card with what outside systems add to it (a Jira ticket), read now."""
+        found = await asyncio.gather(*(detail.fields(request) for detail in self.details))
+        return self.card(request, state=state, data=data, details=[f for fields in found for f in fields])
 
     def _tally(self, request: AccessRequest, data: Mapping[str, str]) -> approvals.Tally | None:
         if not self.settings.review_rules or request.state is not RequestState.PENDING:
@@ -313,7 +339,7 @@ class Notifier:
             return 0.0 if data.get(CLAIM) == DONE else self.claim_lease
         data[CLAIM] = mine
         self._owned.add(request.id)
-        card = self.card(request, data=data)
+        card = await self.detailed(request, data=data)
         sends = [(key, send) for key, send in await self._destinations(request, card) if key not in data]
 
         async def send_and_record(key: str, send: Send) -> None:
@@ -343,7 +369,7 @@ class Notifier:
         shown = data.get(VIEW, "")
         if _view(request, data) <= _parse_view(shown):
             return
-        card = self.card(request, data=data)
+        card = await self.detailed(request, data=data)
         failed = await self._each(request.id, "update card", cards.items(),
                                   lambda key, ref: self.outbound_for(key).update_card(ref, card))
         if failed:

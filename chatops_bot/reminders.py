@@ -454,7 +454,7 @@ class Reminders:
             return
         request = ending.request
         self._tell_listeners(request, [ENDED])
-        card = self.notifier.card(request, state=messages.access_ended_state(request))
+        card = await self.notifier.detailed(request, state=messages.access_ended_state(request))
         await _any_sent(request_id, "ended card", [self.notifier.outbound_for(key).update_card(ref, card)
                                                    for key, ref in ending.cards.items()])
         if await self._dm_requester(request, partial(messages.access_ended, request)):

@@ -27,6 +27,7 @@ from chatops_bot.timer import REAL_TIME, Timer
 from chatops_bot.watcher import Follower, Lanes, Observer, Watcher
 from chatops_bot.wiring import SystemClock, chat_adapters, command_context, directory
 from commands.errors import BackendError
+from commands.ports import CardDetail
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def notifier(
     client: TeleportClient,
     ways_out: Sequence[Outbound],
     people: TeleportDirectory | None = None,
+    details: Sequence[CardDetail] = (),
 ) -> Notifier:
-    """`people` is the directory the commands use too: one user index, both ways."""
+    """`people` is the directory the commands use too: one user index, both ways; `details`, what
+    integrations add to each card (a Jira ticket)."""
     routing = settings.routing.role_to_recipients
     if not routing.slack and not routing.mattermost:
         logger.warning("routing.role_to_recipients is empty: new requests reach suggested reviewers only")
@@ -61,7 +64,8 @@ def notifier(
                          web_only_roles=frozenset(settings.review.web_only_roles),
                          review_rules=settings.review.review_rules())
     return Notifier(client, ways_out, routing={"slack": routing.slack, "mattermost": routing.mattermost},
-                    chat_ids=people or directory(settings, client), clock=SystemClock(), cards=cards)
+                    chat_ids=people or directory(settings, client), clock=SystemClock(), cards=cards,
+                    details=details)
 
 
 class Redraw:
@@ -157,13 +161,17 @@ def services(settings: Settings, client: TeleportClient, *, timer: Timer = REAL_
     `timer` keeps every retry's and backoff's waits (real time; the fault drills run it faster)."""
     people = directory(settings, client)
     mirror = RequestMirror(client)  # the commands list from the watcher's copy while it is synced
+    systems = integrations.build(settings, client, timer=timer)
+    gates = [gate for system in systems for gate in system.gates]
+    details = [detail for system in systems for detail in system.details]
     redraw = Redraw()
-    ctx = replace(command_context(settings, client, people, mirror), changed=redraw)
+    ctx = replace(command_context(settings, client, people, mirror, gates, details), changed=redraw)
     adapters = chat_adapters(settings, ctx, timer=timer)
-    told = notifier(settings, client, outbounds(adapters), people)
+    told = notifier(settings, client, outbounds(adapters), people, details)
+    for hook in (hook for system in systems for hook in system.with_notifier):
+        hook(told)
     reminders = Reminders(told, settings.reminders, SystemClock())
     follower = people if people.watches_users else None  # user events matter only to link by trait
-    systems = integrations.build(settings, client, timer=timer)
     observers: list[Observer] = [mirror, reminders, *(o for system in systems for o in system.observers)]
     reminders.listeners.extend(o for o in observers if isinstance(o, ReminderListener))
     deciders = [decider for system in systems for decider in system.deciders]

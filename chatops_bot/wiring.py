@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from chatops_bot.adapters.base import ChatAdapter
@@ -11,6 +12,7 @@ from chatops_bot.mirror import MirroredBackend, RequestMirror
 from chatops_bot.teleport.client import IdentitySource, TeleportClient
 from chatops_bot.timer import REAL_TIME, Timer
 from commands.context import CommandConfig, Context
+from commands.ports import CardDetail, RequestGate
 
 # How old the users and roles that read-only commands (list, show) see may be; reviews load them fresh.
 RECENT_SECONDS = 5.0
@@ -48,8 +50,12 @@ def command_context(
     client: TeleportClient,
     people: TeleportDirectory | None = None,
     mirror: RequestMirror | None = None,
+    gates: Sequence[RequestGate] = (),
+    details: Sequence[CardDetail] = (),
 ) -> Context:
-    """`mirror`, when the watcher runs beside the commands: their listing then comes from its copy."""
+    """`mirror`, when the watcher runs beside the commands: their listing then comes from its copy;
+    `gates`, the integrations' checks a request must pass before it is created; `details`, what they add
+    to request cards."""
     config = CommandConfig(
         review_mode=settings.review.mode,
         web_only_roles=frozenset(settings.review.web_only_roles),
@@ -60,7 +66,8 @@ def command_context(
     people = people or directory(settings, client)
     backend = client if mirror is None else MirroredBackend(client, mirror)
     recent = MirroredBackend(client, mirror, ttl=RECENT_SECONDS)
-    return Context(backend=backend, directory=people, clock=SystemClock(), config=config, recent=recent)
+    return Context(backend=backend, directory=people, clock=SystemClock(), config=config, recent=recent,
+                   gates=tuple(gates), details=tuple(details))
 
 
 def chat_adapters(settings: Settings, ctx: Context, *, timer: Timer = REAL_TIME) -> list[ChatAdapter]:

@@ -11,8 +11,8 @@ from commands import approvals, messages, policy, rules
 from commands.errors import CommandError, NoSuchRequest, NotFound, PermissionRefused, UnknownUserError, UsageError
 from commands.matchers import PolicyError
 from commands.model import AccessRequest, RequestState, Role, User
-from commands.ports import AccessBackend, Clock, Directory
-from commands.reply import Action, Invocation, RequestCard
+from commands.ports import AccessBackend, CardDetail, Clock, Directory, RequestGate
+from commands.reply import Action, Field, Invocation, RequestCard
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,14 @@ class Context:
     # Told a request's ID when a command changed what its cards show without Teleport knowing (an approval
     # counted under `review.rules`), so that every card, not only the clicked one, is drawn again.
     changed: Callable[[str], None] | None = None
+    # Checks a request must pass before it is created (a Jira ticket), asked in order by `request`.
+    gates: tuple[RequestGate, ...] = ()
+    # What outside systems add to a request's card (its Jira ticket), asked each time a card is drawn.
+    details: tuple[CardDetail, ...] = ()
+
+    async def card_details(self, request: AccessRequest) -> tuple[Field, ...]:
+        found = await asyncio.gather(*(detail.fields(request) for detail in self.details))
+        return tuple(field for fields in found for field in fields)
 
     def review_decision(self, user: User, roles: list[Role], request: AccessRequest) -> policy.Decision:
         """May `user` review `request`: by `review.rules` when configured, else by their Teleport roles."""
@@ -160,7 +168,7 @@ class Context:
             request = await self.backend.get_request(request_id)
             now, url = self.clock.now(), self.web_url(request_id)
             return messages.card(request, now=now, actions=(Action.APPROVE, Action.DENY), web_url=url,
-                                 tally=await self.tally(request))
+                                 tally=await self.tally(request), details=await self.card_details(request))
         except CommandError as err:
             logger.warning("cannot re-read request %s to redraw its card: %s", request_id, err.message)
         except Exception:

@@ -42,7 +42,7 @@ async def run(command: Command, invocation: Invocation, ctx: Context) -> Reply:
     try:
         match command:
             case HelpCommand():
-                return await help.run(command)
+                return await help.run(command, ctx)
             case RequestCommand():
                 return await request.run(command, invocation, ctx)
             case ListCommand():

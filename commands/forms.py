@@ -16,14 +16,14 @@ from commands import messages
 from commands.errors import UsageError
 from commands.grammar import RequestCommand, parse
 
-ROLES, DURATION, REVIEWERS, REASON = "roles", "duration", "reviewers", "reason"
+ROLES, DURATION, REVIEWERS, REASON, TICKET = "roles", "duration", "reviewers", "reason", "ticket"
 _USAGE_SUFFIX = "\nUsage: "
 _REVIEWER_SEPARATORS = re.compile(r"[,\s]+")
 
 
 @dataclass(frozen=True)
 class FormResult:
-    """The command and its line, or what to correct, keyed by ROLES / DURATION / REVIEWERS / REASON."""
+    """The command and its line, or what to correct, keyed by ROLES / DURATION / REVIEWERS / REASON / TICKET."""
 
     command: RequestCommand | None = None
     line: str = ""
@@ -31,7 +31,7 @@ class FormResult:
 
 
 def read_request_form(
-    roles: Sequence[str], *, duration: str = "", reviewers: str = "", reason: str = ""
+    roles: Sequence[str], *, duration: str = "", reviewers: str = "", reason: str = "", ticket: str = ""
 ) -> FormResult:
     roles = [role for role in roles if role]
     if not roles:
@@ -41,6 +41,7 @@ def read_request_form(
         (DURATION, "--for", "".join(duration.split())),  # "1h 30m" means 1h30m
         (REVIEWERS, "--reviewers", ",".join(n for n in _REVIEWER_SEPARATORS.split(reviewers) if n)),
         (REASON, "--reason", reason.strip()),
+        (TICKET, "--ticket", ticket.strip()),
     ]
     errors: dict[str, str] = {}
     line = base

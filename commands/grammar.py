@@ -38,6 +38,8 @@ class RequestCommand:
     duration: timedelta | None
     reviewers: tuple[str, ...]
     reason: str
+    # `--ticket KEY`: the issue (a Jira key, upper-cased) the request is for; "" when not given.
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ _ALIASES = {
     "-f": "--for", "-for": "--for", "--duration": "--for", "-d": "--for", "--time": "--for", "--ttl": "--for",
     "-r": "--reviewers", "--reviewer": "--reviewers", "-reviewers": "--reviewers",
     "-m": "--reason", "--message": "--reason", "-reason": "--reason",
+    "-t": "--ticket", "--issue": "--ticket", "--jira": "--ticket", "-ticket": "--ticket",
 }
 _ROLE_OPTIONS = ("--roles", "--role", "-roles", "-role")
 _NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
@@ -158,7 +161,8 @@ class _Words:
         return name, value
 
 
-_REQUEST_OPTIONS = ("--for", "--reviewers", "--reason")
+_REQUEST_OPTIONS = ("--for", "--reviewers", "--reason", "--ticket")
+_TICKET = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]{0,9}")
 
 
 def _parse_request(words: _Words, _name: str) -> RequestCommand:
@@ -178,7 +182,10 @@ def _parse_request(words: _Words, _name: str) -> RequestCommand:
     if duration is not None and free_text:
         _refuse_split_duration(options["--for"], free_text.split(maxsplit=1)[0])
     reviewers = _names(options["--reviewers"], "reviewer") if "--reviewers" in options else ()
-    return RequestCommand(roles, duration, reviewers, _reason(options.get("--reason", free_text)))
+    ticket = options.get("--ticket", "")
+    if ticket and not _TICKET.fullmatch(ticket):
+        raise UsageError(f"{_show(ticket)} is not an issue key; write it as the tracker shows it, e.g. OPS-123.")
+    return RequestCommand(roles, duration, reviewers, _reason(options.get("--reason", free_text)), ticket.upper())
 
 
 def _refuse_split_duration(given: str, next_word: str) -> None:

@@ -119,14 +119,18 @@ def card(
     title: str = "",
     tally: Tally | None = None,
     tz: str = "",
+    details: Sequence[Field] = (),
 ) -> RequestCard:
     """`tally`: the approvals the bot counted (`review.rules`), shown while the request is pending; `tz`: the
-    time zone of the one person who sees this card (a channel's cards stay in UTC)."""
+    time zone of the one person who sees this card (a channel's cards stay in UTC); `details`: what outside
+    systems add (a Jira ticket), as raw text, shown after the reason."""
     fields = [
         Field("Request", request.id),
         Field("User", name(request.user)),
         Field("Roles", names(request.roles)),
         Field("Reason", as_typed(request.reason, limit=REASON_LIMIT, multiline=True) or NO_REASON),
+        *(Field(safe_text(d.label, limit=NAME_LIMIT), safe_text(d.value, limit=REASON_LIMIT), d.url)
+          for d in details),
         Field("State", state_line(request, tally)),
     ]
     if request.state in (RequestState.PENDING, RequestState.APPROVED):  # a denied request grants nothing
@@ -179,6 +183,10 @@ def format_duration_left(until: datetime, now: datetime) -> str:
 def created(request: AccessRequest) -> str:
     reviewers = f" Asked to review: {names(request.suggested_reviewers)}." if request.suggested_reviewers else ""
     return f"Requested {names(request.roles)} for {name(request.user)} (request {short_id(request.id)}).{reviewers}"
+
+
+def no_ticket_checks(ticket: str) -> str:
+    return f"This bot checks no tickets, so `--ticket` has no effect here: put {name(ticket)} in the reason instead."
 
 
 def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
@@ -502,6 +510,14 @@ def request_form_reviewers() -> str:
     return "Reviewers"
 
 
+def request_form_ticket() -> str:
+    return "Ticket"
+
+
+def request_form_ticket_hint() -> str:
+    return "The Jira issue this access is for, e.g. OPS-123."
+
+
 def request_form_reviewers_hint(suggested: Sequence[str]) -> str:
     usual = f" Teleport already asks {names(suggested)}." if suggested else ""
     return f"Teleport user names, separated by commas.{usual}"
@@ -593,13 +609,14 @@ def notice_card(
     state: str = "",
     tally: Tally | None = None,
     note: str = "",
+    details: Sequence[Field] = (),
 ) -> RequestCard:
     """A request as the watcher shows it to channels and reviewers: the card, how long was asked for, and
     Approve / Deny while pending, except for `web_only_roles`, which get a note and the Web UI link instead
     (approving in chat would bypass Teleport's MFA). `state`, if given, replaces the state line; `note`
     (an automatic decision) leads the footer."""
     actions = () if web_only_roles else (Action.APPROVE, Action.DENY)
-    base = card(request, now=now, actions=actions, web_url=web_url, tally=tally)
+    base = card(request, now=now, actions=actions, web_url=web_url, tally=tally, details=details)
     fields: list[Field] = []
     for field in base.fields:
         if field.label == "State":

@@ -1,16 +1,19 @@
 """The ports the command layer needs from the outside world, sized to what it uses.
 
 `AccessBackend` is the slice of Teleport's Auth API the commands call; `Directory` maps chat users
-to Teleport users; `Clock` is the time source (injected so tests never sleep).
+to Teleport users; `Clock` is the time source (injected so tests never sleep); a `RequestGate` is a check
+an outside system (a Jira ticket) makes before a request is created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from commands.model import AccessRequest, Capabilities, ChatUser, RequestState, Review, Role, User
+from commands.reply import Field
 
 
 class AccessBackend(Protocol):
@@ -69,4 +72,43 @@ class Directory(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A request about to be created, as a gate sees it. `ticket` is what `--ticket` (or the form's Ticket
+    field) gave, "" when nothing; `email` is the requester's chat e-mail when the platform gave one."""
+
+    user: str
+    roles: tuple[str, ...]
+    reason: str
+    ticket: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The reason to create the request with (a gate may add what it checked, such as the ticket key, so
+    Teleport's audit log carries it), and a line for the requester's reply ("" says nothing)."""
+
+    reason: str
+    note: str = ""
+
+
+class RequestGate(Protocol):
+    def help(self) -> str:
+        """What `/access help request` should add about this gate ("" when nothing)."""
+        ...
+
+    async def check(self, proposal: Proposal) -> GateResult:
+        """Pass the proposal, possibly with a new reason, or raise `PermissionRefused` with the exact reason
+        it may not be created (its system unreachable included: gates fail closed)."""
+        ...
+
+
+class CardDetail(Protocol):
+    async def fields(self, request: AccessRequest) -> tuple[Field, ...]:
+        """Lines an outside system adds to the request's card (its Jira ticket), as raw text the card
+        neutralises; () when there is nothing to add. Never raises: a card is drawn whatever it says."""
         ...

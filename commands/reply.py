@@ -30,10 +30,11 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Field:
-    """A label and an already-safe value, ready for any renderer."""
+    """A label and an already-safe value, ready for any renderer; with `url`, the value links there."""
 
     label: str
     value: str
+    url: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """`/access request`: ask Teleport for elevated access on behalf of the chat user.
 
 Before anything is created: a second pending request for the same roles is refused with the first one's
-ID, and the reviewers named with `--reviewers` are checked (each a Teleport user, not the requester, and
-allowed to review these roles). A dry run shows what Teleport would create; the checks run against it.
+ID, the request gates are asked (a Jira ticket that must be In Progress; a gate may put the ticket key in
+the reason), and the reviewers named with `--reviewers` are checked (each a Teleport user, not the
+requester, and allowed to review these roles). A dry run shows what Teleport would create; the checks run
+against it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from commands import messages
@@ -14,7 +17,9 @@ from commands.context import Context
 from commands.errors import BackendError, BadParameter, NotFound, PermissionRefused, UnknownUserError, UsageError
 from commands.grammar import RequestCommand
 from commands.model import AccessRequest, RequestState
+from commands.ports import Proposal
 from commands.reply import Invocation, Reply
+from commands.text import REASON_LIMIT, safe_text
 
 # Teleport measures durations from its own clock; allow for the round trip before calling it capped.
 CAP_TOLERANCE = timedelta(minutes=1)
@@ -23,6 +28,7 @@ CAP_TOLERANCE = timedelta(minutes=1)
 async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> Reply:
     user = await ctx.teleport_user(invocation)
     await _refuse_duplicate(command, user, ctx)
+    command, notes = await _pass_gates(command, user, invocation, ctx)
     if command.duration is not None or command.reviewers:
         preview = await _create(command, user, ctx, dry_run=True)
         if command.duration is not None:
@@ -32,8 +38,25 @@ async def run(command: RequestCommand, invocation: Invocation, ctx: Context) -> 
     request = await _create(command, user, ctx)
     now = ctx.clock.now()
     card = messages.card(request, now=now, web_url=ctx.web_url(request.id), tally=await ctx.tally(request),
-                         tz=invocation.actor.tz)
-    return Reply(text=messages.created(request), cards=(card,))
+                         tz=invocation.actor.tz, details=await ctx.card_details(request))
+    told = " ".join([messages.created(request), *(safe_text(n, limit=REASON_LIMIT) for n in notes)])
+    return Reply(text=told, cards=(card,))
+
+
+async def _pass_gates(command: RequestCommand, user: str, invocation: Invocation,
+                      ctx: Context) -> tuple[RequestCommand, list[str]]:
+    """The command as the gates pass it (their reason), and what they say; a gate refuses by raising."""
+    if command.ticket and not ctx.gates:
+        raise UsageError(messages.no_ticket_checks(command.ticket))
+    notes: list[str] = []
+    for gate in ctx.gates:
+        proposal = Proposal(user=user, roles=command.roles, reason=command.reason, ticket=command.ticket,
+                            email=invocation.actor.email)
+        result = await gate.check(proposal)
+        command = dataclasses.replace(command, reason=result.reason)
+        if result.note:
+            notes.append(result.note)
+    return command, notes
 
 
 async def _create(command: RequestCommand, user: str, ctx: Context, *, dry_run: bool = False) -> AccessRequest:

@@ -27,7 +27,8 @@ async def run(command: ShowCommand, invocation: Invocation, ctx: Context) -> Rep
     )
     actions = (Action.APPROVE, Action.DENY) if may_review else ()
     card = messages.card(request, now=ctx.clock.now(), actions=actions, web_url=ctx.web_url(request.id),
-                         tally=await ctx.tally(request), tz=invocation.actor.tz)
+                         tally=await ctx.tally(request), tz=invocation.actor.tz,
+                         details=await ctx.card_details(request))
     text = f"Request {messages.short_id(request.id)}"
     if request.user == user.name and request.state is RequestState.APPROVED:
         text += f". {messages.how_to_use(request, ctx.web_url(request.id))}"

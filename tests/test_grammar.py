@@ -109,7 +109,7 @@ def refusal(text: str) -> str:
         ("request dba --for --reviewers bob", "`--for` needs a value."),
         ("request dba --for 1h --for 2h", "`--for` is given twice."),
         ("request dba --fro 2h", "Unknown option `--fro`. Did you mean `--for`?"),
-        ("request dba --zzz", "Unknown option `--zzz`. Choose one of: --for, --reviewers, --reason."),
+        ("request dba --zzz", "Unknown option `--zzz`. Choose one of: --for, --reviewers, --reason, --ticket."),
         # Options from other tools are refused wherever they stand, never swallowed into the reason.
         ("request dba -f 2h INC-1", "Unknown option `-f`. Did you mean `--for`?"),
         ("request dba -for 2h INC-1", "Unknown option `-for`. Did you mean `--for`?"),

@@ -52,6 +52,7 @@ from chatops_bot.config.types import (
 )
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings  # issue 16
 from chatops_bot.integrations.webhooks.settings import WebhooksSettings
+from chatops_bot.integrations.jira.settings import JiraSettings
 from commands.durations import format_duration
 from commands.rules import ReviewRule
 
@@ -220,6 +221,7 @@ class Settings(Section):
     logging: LoggingSettings = LoggingSettings()
     webhooks: WebhooksSettings | None = None
     pagerduty: PagerDutySettings | None = None  # issue 16
+    jira: JiraSettings | None = None
 
     def summary(self) -> str:
         """The effective config for `chatops-bot check-config --verbose`, as YAML; secrets appear only as

@@ -9,18 +9,21 @@ An integration meets the rest of the bot only through the parts of an `Integrati
   `AutomaticReviewer` applies each verdict exactly once;
 - `services`: what serves the system's callbacks (`routes()`, `start()`, `stop()`, `why_not_ready()`, like a
   chat adapter), verifying every call before anything runs;
-- `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`).
+- `gates`: checks a request must pass before it is created (`commands.ports.RequestGate`);
+- `details`: lines added to every request card (`commands.ports.CardDetail`), such as a Jira ticket;
+- `with_notifier`: called with the `chatops_bot.notify.Notifier` once it exists, for parts that DM people.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chatops_bot.automatic import Decider
     from chatops_bot.config import Settings
+    from chatops_bot.notify import Notifier
     from chatops_bot.teleport.client import TeleportClient
     from chatops_bot.timer import Timer
     from chatops_bot.watcher import Observer
@@ -33,6 +36,8 @@ class Integration:
     deciders: Sequence[Decider] = field(default_factory=list)
     services: Sequence[Any] = field(default_factory=list)  # server.Service: routes/start/stop/why_not_ready
     gates: Sequence[Any] = field(default_factory=list)  # commands.ports.RequestGate
+    details: Sequence[Any] = field(default_factory=list)  # commands.ports.CardDetail
+    with_notifier: Sequence[Callable[[Notifier], None]] = field(default_factory=list)
 
 
 def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[Integration]:
@@ -48,4 +53,8 @@ def build(settings: Settings, client: TeleportClient, *, timer: Timer) -> list[I
 
         found.append(webhooks(settings.webhooks, client, timer=timer,
                               web_proxy_addr=settings.teleport.web_proxy_addr or ""))
+    if settings.jira is not None:
+        from chatops_bot.integrations import jira
+
+        found.append(jira.build(settings, client, timer=timer))
     return found

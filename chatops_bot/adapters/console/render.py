@@ -17,7 +17,7 @@ def render(reply: Reply) -> str:
 def _card(card: RequestCard) -> list[str]:
     width = max(len(f.label) for f in card.fields) if card.fields else 0
     lines = ["", f"  ┌ {card.title}"]
-    lines += [f"  │ {f.label.ljust(width)}  {f.value}" for f in card.fields]
+    lines += [f"  │ {f.label.ljust(width)}  {f.value}" + (f" ({f.url})" if f.url else "") for f in card.fields]
     if card.footer:
         lines.append(f"  │ {card.footer}")
     if card.web_url:

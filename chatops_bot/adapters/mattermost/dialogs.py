@@ -32,7 +32,7 @@ from chatops_bot.adapters.mattermost.render import Renderer, markdown, plain
 from commands import messages
 from commands.context import Context
 from commands.dispatch import error_reply
-from commands.forms import DURATION, REASON, REVIEWERS, ROLES, FormResult, read_request_form
+from commands.forms import DURATION, REASON, REVIEWERS, ROLES, TICKET, FormResult, read_request_form
 from commands.model import Capabilities, ChatUser
 from commands.reply import Invocation, Reply
 from commands.text import truncate
@@ -50,10 +50,12 @@ Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def request_dialog(
-    capabilities: Capabilities, state: str, *, initial_roles: Sequence[str] = (), initial_reason: str = ""
+    capabilities: Capabilities, state: str, *, initial_roles: Sequence[str] = (), initial_reason: str = "",
+    ticket: bool = False,
 ) -> dict[str, Any]:
     """The dialog for what this person may request, as `actions/dialogs/open` takes it, optionally
-    pre-filled (Extend): the given roles that are still requestable, and the reason."""
+    pre-filled (Extend): the given roles that are still requestable, and the reason. With `ticket` (a
+    request gate is configured), a Ticket field too."""
     roles = capabilities.requestable_roles
     chosen = [role for role in roles if role in initial_roles]
     reason: dict[str, Any] = {
@@ -75,6 +77,10 @@ def request_dialog(
          "help_text": _help(messages.request_form_reviewers_hint(capabilities.suggested_reviewers))},
         reason,
     ]  # fmt: skip
+    if ticket:
+        elements.insert(-1, {"display_name": messages.request_form_ticket(), "name": TICKET, "type": "text",
+                             "optional": True, "placeholder": "OPS-123",
+                             "help_text": _help(messages.request_form_ticket_hint())})
     dialog: dict[str, Any] = {
         "callback_id": CALLBACK_ID,
         "title": messages.request_form_title(),
@@ -96,6 +102,7 @@ def request_line(submission: object) -> FormResult:
         duration=_text(values.get(DURATION)),
         reviewers=_text(values.get(REVIEWERS)),
         reason=_text(values.get(REASON)),
+        ticket=_text(values.get(TICKET)),
     )
 
 
@@ -123,7 +130,8 @@ class RequestDialog:
         state = signing.dialog_state(self.secret, invocation.actor.id, CALLBACK_ID, int(time.time()),
                                      trigger_id=trigger_id)
         dialog = request_dialog(
-            capabilities, state, initial_roles=initial_roles, initial_reason=initial_reason
+            capabilities, state, initial_roles=initial_roles, initial_reason=initial_reason,
+            ticket=bool(self.ctx.gates),
         )
         try:
             await self.outbound.open_dialog(trigger_id, self.url, dialog)
@@ -170,6 +178,8 @@ class RequestDialog:
         if not reply.ok:
             if reply.text == messages.reason_required(command.roles):
                 return JSONResponse({"errors": {REASON: plain(reply.text)}}), False
+            if command.ticket and command.ticket in reply.text:  # a request gate's refusal of the ticket
+                return JSONResponse({"errors": {TICKET: plain(reply.text)}}), False
             return JSONResponse({"error": plain(reply.text)}), False
         # In the background: the DM is retried for a while, and Mattermost waits for this answer.
         self.spawn(self._deliver(user_id, reply))

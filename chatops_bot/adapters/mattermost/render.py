@@ -19,7 +19,7 @@ from typing import Any
 from chatops_bot.adapters.mattermost import signing
 from commands import messages
 from commands.model import RequestState
-from commands.reply import Action, Reply, RequestCard
+from commands.reply import Action, Field, Reply, RequestCard
 from commands.text import WORD_JOINER, truncate
 
 MAX_MESSAGE_RUNES = 16383  # the smallest MaxPostSize a server has; longer posts are refused, not cut
@@ -117,7 +117,7 @@ class Renderer:
             "title": plain(card.title) if card.web_url else markdown(card.title),
             "text": f"**{markdown(state)}**",
             "fields": [
-                {"title": f.label, "value": markdown(f.value), "short": _is_short(f.value)} for f in fields
+                {"title": f.label, "value": _value(f), "short": _is_short(f.value)} for f in fields
             ],
             "footer": plain(card.footer),
         }
@@ -155,3 +155,13 @@ def _message(text: str) -> str:
 
 def _is_short(value: str) -> bool:
     return len(value) <= SHORT_FIELD and "\n" not in value
+
+
+def _value(field: Field) -> str:
+    """A field's Markdown value; one with a URL (a Jira ticket) is a link, unless the URL could end it early."""
+    if field.url and field.url.startswith(("https://", "http://")) and not _URL_BREAKERS.search(field.url):
+        return f"[{markdown(field.value)}]({field.url})"
+    return markdown(field.value)
+
+
+_URL_BREAKERS = re.compile(r"[\s()<>\[\]]")

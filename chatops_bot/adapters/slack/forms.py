@@ -13,13 +13,15 @@ from chatops_bot.adapters.slack.render import (
     INPUT_ACTION,
     REASON_BLOCK,
     REVIEWERS_BLOCK,
+    TICKET_BLOCK,
     ROLES_BLOCK,
 )
 from commands import messages
-from commands.forms import DURATION, REASON, REVIEWERS, ROLES, read_request_form
+from commands.forms import DURATION, REASON, REVIEWERS, ROLES, TICKET, read_request_form
 from commands.grammar import RequestCommand
 
-_BLOCKS = {ROLES: ROLES_BLOCK, DURATION: DURATION_BLOCK, REVIEWERS: REVIEWERS_BLOCK, REASON: REASON_BLOCK}
+_BLOCKS = {ROLES: ROLES_BLOCK, DURATION: DURATION_BLOCK, REVIEWERS: REVIEWERS_BLOCK, REASON: REASON_BLOCK,
+           TICKET: TICKET_BLOCK}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def request_submission(values: Mapping[str, Any]) -> Submission:
         duration=_text(values, DURATION_BLOCK),
         reviewers=_text(values, REVIEWERS_BLOCK),
         reason=_text(values, REASON_BLOCK),
+        ticket=_text(values, TICKET_BLOCK),
     )
     if result.errors or result.command is None:
         return Submission(errors={_BLOCKS[name]: text for name, text in result.errors.items()})
@@ -75,6 +78,8 @@ def refusal_block(reply_text: str, command: RequestCommand) -> str:
     """Which field a refusal of a submitted request form belongs under."""
     if reply_text == messages.reason_required(command.roles):
         return REASON_BLOCK
+    if command.ticket and command.ticket in reply_text:
+        return TICKET_BLOCK  # a request gate's refusal names the ticket it refused
     return ROLES_BLOCK
 
 

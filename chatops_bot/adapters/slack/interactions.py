@@ -164,7 +164,8 @@ class Interactions:
             await self._tell(metadata.response_url, messages.nothing_requestable())
             return
         view = render.modal_for_request(capabilities, private_metadata=metadata.dump(),
-                                        initial_roles=initial_roles, initial_reason=initial_reason)
+                                        initial_roles=initial_roles, initial_reason=initial_reason,
+                                        ticket=bool(self.ctx.gates))
         await self._open_view(trigger_id, view, metadata.response_url)
 
     async def _open_deny_form(self, click: _Click) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from commands import messages
 from commands.model import Capabilities
-from commands.reply import Action, Reply, RequestCard
+from commands.reply import Action, Field, Reply, RequestCard
 from commands.text import truncate
 
 MAX_BLOCKS = 50
@@ -108,10 +108,18 @@ def text_sections(text: str) -> list[Block]:
     return sections
 
 
+def _field(field: Field) -> dict[str, Any]:
+    """A card field; one with a URL (a Jira ticket) is a link, unless the URL could break out of it."""
+    if not field.url or "|" in field.url or not field.url.startswith(("https://", "http://")):
+        return mrkdwn(f"*{field.label}*\n{field.value}", FIELD_LIMIT)
+    text = f"*{escape(field.label)}*\n<{escape(field.url)}|{escape(field.value)}>"
+    return {"type": "mrkdwn", "text": text[:FIELD_LIMIT], "verbatim": True}
+
+
 def card_blocks(card: RequestCard) -> list[Block]:
     """Header, fields (ten per section), a context line (footer, web link) and the buttons still useful."""
     blocks: list[Block] = [{"type": "header", "text": plain(card.title, HEADER_LIMIT)}]
-    fields = [mrkdwn(f"*{f.label}*\n{f.value}", FIELD_LIMIT) for f in card.fields]
+    fields = [_field(f) for f in card.fields]
     for start in range(0, len(fields), FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[start : start + FIELDS_PER_SECTION]})
     context = []
@@ -169,6 +177,7 @@ def _button(action: Action, card: RequestCard) -> Block:
 REQUEST_FORM = "access_request_form"
 DENY_FORM = "access_deny_form"
 ROLES_BLOCK, DURATION_BLOCK, REASON_BLOCK, REVIEWERS_BLOCK = "roles", "duration", "reason", "reviewers"
+TICKET_BLOCK = "ticket"
 INPUT_ACTION = "value"
 MAX_OPTIONS = 100
 OPTION_TEXT_LIMIT = 75
@@ -185,8 +194,10 @@ def modal_for_request(
     private_metadata: str,
     initial_roles: Sequence[str] = (),
     initial_reason: str = "",
+    ticket: bool = False,
 ) -> dict[str, Any]:
-    """The `/access request` form: roles Teleport lets this person request, duration, reason, reviewers."""
+    """The `/access request` form: roles Teleport lets this person request, duration, reason, reviewers,
+    and with `ticket` (a request gate is configured) the ticket the request is for."""
     options = [
         {"text": plain(role, OPTION_TEXT_LIMIT), "value": role}
         for role in capabilities.requestable_roles[:MAX_OPTIONS]
@@ -211,6 +222,9 @@ def modal_for_request(
         _input(REVIEWERS_BLOCK, messages.request_form_reviewers(), _line_input(), optional=True,
                hint=messages.request_form_reviewers_hint(capabilities.suggested_reviewers)),
     ]
+    if ticket:
+        blocks.insert(-2, _input(TICKET_BLOCK, messages.request_form_ticket(), _line_input(), optional=True,
+                                 hint=messages.request_form_ticket_hint()))
     return _modal(REQUEST_FORM, messages.request_form_title(), messages.request_form_submit(), blocks,
                   private_metadata)
 
