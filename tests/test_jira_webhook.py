@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -97,6 +98,33 @@ async def test_a_forged_or_unsigned_webhook_does_nothing(
             {"X-Hub-Signature": forged}, {}, {"X-Hub-Signature": "sha256="})]
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert (await bot.get_request(request.id)).state is RequestState.PENDING
+
+
+async def test_a_stale_or_replayed_signed_delivery_does_nothing(
+        jira: DevJira, bot: TeleportClient, hooked: tuple[str, JiraMirror]) -> None:
+    """The signature covers the body and its `timestamp`, not when it is sent: older than 5 minutes, or the
+    same body again, and it is refused."""
+    request, key = await mirrored(bot, hooked[1], jira)
+
+    def signed(timestamp: int) -> tuple[bytes, dict[str, str]]:
+        body = (b'{"timestamp": %d, "webhookEvent": "jira:issue_updated", "user": {"accountId": "%s"}, '
+                b'"issue": {"key": "%s", "fields": {"labels": ["%s"]}}, '
+                b'"changelog": {"items": [{"field": "status", "toString": "Done"}]}}'
+                % (timestamp, ACCOUNTS["bob"].encode(), key.encode(), label(request.id).encode()))
+        return body, {"X-Hub-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+
+    async with httpx.AsyncClient() as http:
+        old_body, old_headers = signed(int((time.time() - 600) * 1000))
+        stale = await http.post(hooked[0], content=old_body, headers=old_headers)
+        assert stale.status_code == 400
+        assert (await bot.get_request(request.id)).state is RequestState.PENDING
+        body, headers = signed(int(time.time() * 1000))
+        first = await http.post(hooked[0], content=body, headers=headers)
+        assert first.status_code == 204
+        assert (await bot.get_request(request.id)).state is RequestState.APPROVED
+        replayed = await http.post(hooked[0], content=body, headers=headers)
+    assert replayed.status_code == 409
+    assert len((await bot.get_request(request.id)).reviews) == 1
 
 
 async def test_serve_wires_the_gate_the_mirror_and_the_webhook(jira: DevJira, bot: TeleportClient) -> None:

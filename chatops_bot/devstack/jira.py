@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import time
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -368,7 +369,8 @@ class DevJira:
     def _notify(self, event: str, issue: JiraIssue, caller: JiraUser, **extra: Any) -> None:
         for hook in self.webhooks:
             if event in hook.events:
-                payload = {"timestamp": 0, "webhookEvent": event, "user": self._user_json(caller),
+                # Jira's `timestamp`: when the event happened, in epoch milliseconds.
+                payload = {"timestamp": int(time.time() * 1000), "webhookEvent": event, "user": self._user_json(caller),
                            "issue": {"id": issue.id, "key": issue.key, "fields": {
                                "summary": issue.summary, "status": self._status_json(issue.status),
                                "labels": issue.labels, "project": {"key": issue.project}}}, **extra}

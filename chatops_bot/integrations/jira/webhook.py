@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -31,6 +32,7 @@ from chatops_bot.integrations.jira.gate import KEY
 from chatops_bot.integrations.jira.mirror import LABEL
 from chatops_bot.integrations.jira.settings import MirrorSettings
 from chatops_bot.notify import Notifier
+from chatops_bot.server import read_body
 from chatops_bot.teleport.client import TeleportClient
 from commands.context import Context
 from commands.dispatch import dispatch
@@ -41,6 +43,8 @@ from commands.ports import AccessBackend
 from commands.reply import Invocation
 
 logger = logging.getLogger(__name__)
+
+MAX_AGE = 300.0  # seconds a signed delivery stays acceptable; its body is remembered that long
 
 PATH = "/jira/webhook"
 PLATFORM = "jira"
@@ -82,6 +86,7 @@ class JiraWebhook:
         self.secret, self.mirror, self.ctx, self.jira = secret, mirror, ctx, jira
         self.teleport, self.end_with_ticket = teleport, end_with_ticket
         self.notifier: Notifier | None = None
+        self._seen: dict[str, float] = {}  # digest of each accepted delivery -> when it happened (epoch s)
 
     def attach(self, notifier: Notifier) -> None:
         """The way to DM requesters, once it exists (it is built after the integrations)."""
@@ -100,14 +105,18 @@ class JiraWebhook:
         return None
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY or not signature_ok(self.secret, body, request.headers.get("x-hub-signature", "")):
+        body = await read_body(request, MAX_BODY)  # no further than that, before anything is verified
+        if body is None or not signature_ok(self.secret, body, request.headers.get("x-hub-signature", "")):
             logger.warning("refused a Jira webhook without a valid signature")
             return Response("invalid signature", status_code=401)
         try:
             event = json.loads(body)
         except ValueError:
             return Response("expected JSON", status_code=400)
+        refused = self._stale_or_replayed(event, body)
+        if refused:
+            logger.warning("refused a signed Jira webhook: %s", refused)
+            return Response(refused, status_code=409 if refused.startswith("a replay") else 400)
         if isinstance(event, dict) and event.get("webhookEvent") == "jira:issue_updated":
             moved_to = next((str(item.get("toString")) for item in (event.get("changelog") or {}).get("items", [])
                              if isinstance(item, dict) and item.get("field") == "status"), None)
@@ -121,6 +130,22 @@ class JiraWebhook:
                     and KEY.fullmatch(str(issue.get("key")))):
                 await self._resolved(str(issue["key"]))
         return Response(status_code=204)
+
+    def _stale_or_replayed(self, event: Any, body: bytes) -> str:
+        """Why a signed delivery is not acted on: its `timestamp` (epoch ms, signed with the body) more than
+        `MAX_AGE` from now, or the same body accepted before (a replay); "" when it is fresh."""
+        stamp = event.get("timestamp") if isinstance(event, dict) else None
+        if not isinstance(stamp, int) or isinstance(stamp, bool):
+            return "no timestamp"
+        now = time.time()
+        if abs(now - stamp / 1000) > MAX_AGE:
+            return "stale (more than 5 minutes from now)"
+        self._seen = {digest: at for digest, at in self._seen.items() if now - at <= MAX_AGE}
+        digest = hashlib.sha256(body).hexdigest()
+        if digest in self._seen:
+            return "a replay of a delivery already received"
+        self._seen[digest] = stamp / 1000
+        return ""
 
     async def _resolved(self, key: str) -> None:
         """Tell the requester of each active access citing `key`, once per request (claimed in plugin data
