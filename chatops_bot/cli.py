@@ -190,7 +190,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if names:
         print(f"routing.role_to_recipients.slack: {', '.join(names)} named, not by ID: looking names up needs "
               "the channels:read scope (`chatops-bot slack-manifest -c` asks for it)")
-    for warning in settings.warnings():
+    for warning in settings.warnings(files=not args.connect):
         print(f"warning: {warning}")
     if args.verbose:
         print(settings.summary(), end="")
@@ -199,8 +199,22 @@ def _check_config(args: argparse.Namespace) -> int:
     return asyncio.run(_connect(settings))
 
 
-async def _connect(settings: Settings) -> int:
+def _print_report(report: ClusterReport, mode: str) -> None:
+    """What the cluster is and every finding about it; several missing grants share one way out, said once
+    after them rather than on every line."""
     from chatops_bot import preflight
+
+    print(report.summary())
+    hint = "; " + preflight.ROLE_HINT.format(mode=mode)
+    shared = sum(finding.text.endswith(hint) for finding in report.findings) > 1
+    for finding in report.findings:
+        text = finding.text.removesuffix(hint) if shared else finding.text
+        print(("error: " if finding.fatal else "warning: ") + text, file=sys.stderr if finding.fatal else sys.stdout)
+    if shared:
+        print(f"To fix the role: {hint[2:]}.", file=sys.stderr)
+
+
+async def _connect(settings: Settings) -> int:
     from chatops_bot.wiring import teleport_client
 
     client = teleport_client(settings)
@@ -213,15 +227,7 @@ async def _connect(settings: Settings) -> int:
         await client.close()
     if report is None:
         return EXIT_FAILED
-    print(report.summary())
-    # Several missing grants share one way out: said once, after them, rather than on every line.
-    hint = "; " + preflight.ROLE_HINT.format(mode=settings.review.mode)
-    shared = sum(finding.text.endswith(hint) for finding in report.findings) > 1
-    for finding in report.findings:
-        text = finding.text.removesuffix(hint) if shared else finding.text
-        print(("error: " if finding.fatal else "warning: ") + text, file=sys.stderr if finding.fatal else sys.stdout)
-    if shared:
-        print(f"To fix the role: {hint[2:]}.", file=sys.stderr)
+    _print_report(report, settings.review.mode)
     mattermost = await _connect_mattermost(settings) if settings.mattermost is not None else EXIT_OK
     pagerduty = await _connect_pagerduty(settings) if settings.pagerduty is not None else EXIT_OK  # issue 16
     jira = await connect_jira(settings) if settings.jira is not None else EXIT_OK
@@ -548,9 +554,9 @@ async def _console_loop(settings: Settings, user: str) -> int:
         report = await _inspect(settings, client)  # Teleport is checked now, not at the first command
         if report is None:
             return EXIT_FAILED
-        print(report.summary())
-        for finding in report.findings:
-            print(("error: " if finding.fatal else "warning: ") + finding.text, file=sys.stderr)
+        _print_report(report, settings.review.mode)
+        if report.fatal:
+            return EXIT_CONFIG  # every command would be refused: say so now, as serve does
         session = ConsoleSession(command_context(settings, client), user=user)
         print("Type `/access …` (e.g. `/access help`); `as NAME` switches user; Ctrl-D quits.")
         while True:

@@ -198,9 +198,9 @@ def reviewed(request_id: str, approve: bool, state: RequestState) -> str:
     return f"You {verb} request {short_id(request_id)}.{after}"
 
 
-def already_resolved(request: AccessRequest, now: datetime, tz: str = "") -> str:
+def already_resolved(request: AccessRequest, now: datetime, tz: str = "", viewer: str = "") -> str:
     deciders = [r for r in request.reviews if r.proposed_state is request.state]
-    who = f" by {names([r.author for r in deciders])}" if deciders else ""
+    who = f" by {names(['you' if r.author == viewer else r.author for r in deciders])}" if deciders else ""
     at = deciders[-1].created if deciders and deciders[-1].created else None
     moment = f" at {stamp(at, tz)}" if at else ""
     return f"Request {short_id(request.id)} was already {STATE_LABEL[request.state].lower()}{who}{moment}."

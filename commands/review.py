@@ -39,7 +39,7 @@ async def run(command: ReviewCommand, invocation: Invocation, ctx: Context) -> R
     if not decision.allowed:
         raise PermissionRefused(messages.refused(decision.reason))
     if request.state is not RequestState.PENDING:
-        raise UsageError(messages.already_resolved(request, ctx.clock.now(), invocation.actor.tz))
+        raise UsageError(messages.already_resolved(request, ctx.clock.now(), invocation.actor.tz, name))
     if any(r.author == name for r in request.reviews):
         raise UsageError(messages.already_reviewed(request.id))
     web_only = sorted(ctx.config.web_only_roles.intersection(request.roles))
@@ -107,7 +107,7 @@ async def _by_rules(
         # Counted before, but the state was never set (Teleport failed then): finish, unless already done.
         current = await ctx.backend.get_request(request.id)
         if current.state is not RequestState.PENDING:
-            raise UsageError(messages.already_resolved(current, ctx.clock.now(), tz))
+            raise UsageError(messages.already_resolved(current, ctx.clock.now(), tz, name))
     await ctx.backend.set_state(
         request.id,
         state=RequestState.APPROVED,

@@ -234,6 +234,14 @@ def test_console_checks_teleport_before_the_first_prompt(devstack: tuple[str, Pa
     assert up.stdout.splitlines()[0].endswith("review.mode on_behalf works here.")
     assert "/access request" in up.stdout
 
+    # A person's identity instead of the bot's: every command would be refused, so the console does not start.
+    person = write_config(tmp_path / "alice.yaml", addr, identities / "alice.pem")
+    refused = subprocess.run([BIN, "console", "--as", "alice", "-c", str(person)], input="/access help\n",
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2
+    assert "the bot's roles lack" in refused.stderr and "Type `/access" not in refused.stdout
+    assert refused.stderr.count("prints the role") == 1
+
 
 def test_ctrl_c_at_the_console_prompt_ends_it_at_once(devstack: tuple[str, Path], tmp_path: Path) -> None:
     import signal

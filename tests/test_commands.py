@@ -744,7 +744,7 @@ async def test_already_resolved_request_says_by_whom_and_when(ctx: Context, tele
     assert review.created
     for command in (f"approve {request.id}", f"deny {request.id} too late"):
         assert await refused(ctx, teleport, "bob", command) == (
-            f"Request {request.id[-8:]} was already approved by bob at {review.created:%Y-%m-%d %H:%M} UTC."
+            f"Request {request.id[-8:]} was already approved by you at {review.created:%Y-%m-%d %H:%M} UTC."
         )
     # Someone who may not review it learns nothing about how it ended.
     assert await refused(ctx, teleport, "carol", f"approve {request.id}") == (

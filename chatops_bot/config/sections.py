@@ -241,11 +241,12 @@ class Settings(Section):
         """(key path, where it will come from) for each secret a read-only load left unresolved."""
         return list(_pending(self, ""))
 
-    def warnings(self) -> list[str]:
+    def warnings(self, *, files: bool = True) -> list[str]:
         """What is valid but will not work as it stands: files the Teleport identity needs that are not there
-        yet, and plain-HTTP hops that leave this host (what travels on them can be read on the way)."""
+        yet (unless not `files`: `--connect` says so as an error), and plain-HTTP hops that leave this host
+        (what travels on them can be read on the way)."""
         found = []
-        for key in ("identity_file", *_TLS_FILES):
+        for key in ("identity_file", *_TLS_FILES) if files else ():
             path = getattr(self.teleport, key)
             if path is not None and not path.exists():
                 found.append(f"teleport.{key}: {path} does not exist yet (serve and --connect need it)")
