@@ -26,9 +26,9 @@ The strategy, in order:
    selector or a joiner without its base.
 
 Reasons are different: people copy them (a ticket, a command, a path), so look-alikes there would be
-wrong. `as_typed` shows a reason as it was typed: plain when nothing in it could be markup, otherwise in
-a code span (a code block for several lines), where neither platform interprets anything; only a backtick
-becomes `‵`, and mentions are broken as above. Each renderer keeps the spans and escapes what its platform
+wrong. `as_typed` shows a reason as it was typed: plain when nothing in it could be markup or a mention,
+otherwise in a code span (a code block for several lines), where neither platform interprets or notifies
+anything; only a backtick becomes `‵`. Each renderer keeps the spans and escapes what its platform
 needs inside them (Slack's `&<>`).
 
 Length limits for the fields cards show:
@@ -84,7 +84,7 @@ _MENTION_AT = re.compile(
 )
 _BLANK_LINES = re.compile(r"\n{3,}")
 # What either platform could read as markup in text as typed (`as_typed` then shows it as code).
-_MARKUP = re.compile(r"[<>`*~|\[\]_#&\\]")
+_MARKUP = re.compile(r"[<>`*~|\[\]_#&\\@]")
 _NUMBERED = re.compile(r"^\s*[0-9]+\.", re.MULTILINE)
 
 
@@ -102,16 +102,16 @@ def safe_text(text: str, *, limit: int, multiline: bool = False) -> str:
 
 def as_typed(text: str, *, limit: int, multiline: bool = False) -> str:
     """User text that people read and copy (a reason), shown as it was typed: plain when nothing in it could
-    be read as markup; otherwise inside a code span (a code block when it has several lines), where `*`,
-    `<`, `_` and the rest style nothing on Slack or Mattermost and are shown, and copied, as typed. Controls
-    are removed, whitespace collapsed, mentions broken and the length capped as `safe_text` does; only a
-    backtick, which would end the span, becomes `‵`. Renderers escape what their platform needs around and
-    inside the span (Slack's `&<>` entities; Mattermost leaves code as it is)."""
+    be read as markup or a mention; otherwise inside a code span (a code block when it has several lines),
+    where `*`, `<`, `_`, `@here` and the rest style and notify nothing on Slack or Mattermost (checked on a
+    real Mattermost: a mention in code notifies nobody) and are shown, and copied, as typed. Controls are
+    removed, whitespace collapsed and the length capped as `safe_text` does; only a backtick, which would
+    end the span, becomes `‵`. Renderers escape what their platform needs around and inside the span
+    (Slack's `&<>` entities; Mattermost leaves code as it is)."""
     if limit < 3:
         raise ValueError(f"limit must be at least 3, not {limit}")
     text = _UNSAFE.sub("", text)
     text = _collapse_lines(text) if multiline else " ".join(text.split())
-    text = _MENTION_AT.sub("@" + WORD_JOINER, text)
     if not _MARKUP.search(text) and not _UNDERLINE.search(text) and not _NUMBERED.search(text):
         return truncate(text, limit)
     text = text.replace("`", "\u2035")

@@ -273,5 +273,5 @@ async def test_a_review_by_short_id_acts_on_the_request_as_teleport_has_it_now(
 
     answer = await bot.says("bob", f"approve {messages.short_id(request.id)}")
     denied = teleport.store.requests[request.id]
-    assert answer == messages.already_resolved(denied, datetime.now(UTC))
+    assert answer == messages.already_resolved(denied, datetime.now(UTC), viewer="bob")  # "by you"
     assert denied.state is RequestState.DENIED and len(denied.reviews) == 1

@@ -217,7 +217,7 @@ def test_summer_time_is_the_zones_own_and_seconds_are_shown_when_asked() -> None
     ("fix *prod* <db> now", "`fix *prod* <db> now`"),  # as typed, in code: no look-alikes to copy
     ("see OPS-1 | db_admin [x]", "`see OPS-1 | db_admin [x]`"),
     ("run `tsh ls` first", "`run \u2035tsh ls\u2035 first`"),  # only a backtick, which would end the span
-    ("@here look", "@\u2060here look"),  # mentions are broken, code or not
+    ("@here look", "`@here look`"),  # a mention in code notifies nobody, and is copied as typed
     ("one\n1. two\n*three*", "```\none\n1. two\n*three*\n```"),  # several lines: a code block
 ])
 def test_a_reason_is_shown_as_typed_and_in_code_when_it_holds_markup(text: str, expected: str) -> None:

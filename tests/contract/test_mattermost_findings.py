@@ -4,6 +4,7 @@ driver's own error logging. Each test fails on the code before its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -209,3 +210,28 @@ async def test_the_trigger_id_proves_who_acted_on_the_stand_in_as_on_a_real_matt
     assert await triggers.refusal(form["trigger_id"], site.ids["bob"], "slash command") is not None
     assert await triggers.refusal(form["trigger_id"], site.ids["alice"], "slash command") is None
     assert await triggers.refusal(form["trigger_id"], site.ids["alice"], "slash command") is not None
+
+
+async def test_a_mention_inside_code_notifies_nobody_on_a_real_mattermost(real_site: Site) -> None:
+    """Why a reason is shown exactly as typed inside code (`commands.text.as_typed`), its `@channel` kept:
+    Mattermost counts no mention in an inline code span or a code block, and one outside code it does."""
+    site = real_site
+    channel = site.channel_id
+
+    async def carols_mentions() -> int:
+        answer = await site.api("GET", f"/users/{site.ids['carol']}/channels/{channel}/unread", "carol")
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["mention_count"])
+
+    viewed = await site.api("POST", f"/channels/members/{site.ids['carol']}/view", "carol", {"channel_id": channel})
+    assert viewed.status_code == 200, viewed.text
+    counts = [await carols_mentions()]
+    for message in ("reason: `@channel fix *db* <now>`", "```\n@channel in a block\n```", "@channel outside code"):
+        posted = await site.api("POST", "/posts", "bob", {"channel_id": channel, "message": message})
+        assert posted.status_code == 201, posted.text
+        for _ in range(50):  # the count is updated just after the post is answered
+            await asyncio.sleep(0.05)
+            if message.startswith("@") and await carols_mentions() > counts[-1]:
+                break
+        counts.append(await carols_mentions())
+    assert [b - a for a, b in zip(counts, counts[1:])] == [0, 0, 1]

@@ -2,11 +2,12 @@
 
 User text reaches this module already neutralised: names by `commands.text.safe_text` (mentions broken
 with a word joiner, markup replaced by lookalikes), reasons by `as_typed` (as typed, inside a code span
-when they hold markup). Here every value that Mattermost renders as Markdown is also backslash-escaped,
-outside those code spans, and every string (plain or Markdown) gets a last pass that breaks `@channel`, `@all`,
-`@here`, `@everyone` and `<!…` wherever they might still appear, so nothing the bot posts can notify a
-channel even if an upstream sentence forgets `safe_text`. Responses set `skip_slack_parsing`, so the
-server's Slack-compatible rewriting (`<!channel>` -> `@channel`) never runs either.
+when they hold markup or a mention). Here every value that Mattermost renders as Markdown is also
+backslash-escaped outside those code spans, and every string gets a last pass, outside code spans, that
+breaks `@channel`, `@all`, `@here`, `@everyone` and `<!…` wherever they might still appear, so nothing
+the bot posts can notify a channel even if an upstream sentence forgets `safe_text`. Inside code
+Mattermost notifies nobody (tests/contract checks it on a real server). Responses set
+`skip_slack_parsing`, so the server's Slack-compatible rewriting (`<!channel>` -> `@channel`) never runs.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _BROADCAST = re.compile(rf"@(?!{WORD_JOINER})(?=here|channel|all|everyone)", re.
 
 
 def plain(text: str) -> str:
-    """Text Mattermost shows as is (fallback, footer) or that is already Markdown we wrote: defused only."""
+    """Text Mattermost shows as is (fallback, footer): defused only."""
     return _BROADCAST.sub("@" + WORD_JOINER, text).replace("<!", "\u2039!")
 
 
@@ -52,8 +53,8 @@ def markdown(text: str) -> str:
     """A value shown inside Markdown: defused, then every special character escaped, except inside the code
     spans `commands.text.as_typed` made (user text never holds a backtick of its own: they are replaced),
     which Mattermost shows as they are."""
-    parts = _CODE.split(plain(text))
-    return "".join(part if i % 2 else _escape(part) for i, part in enumerate(parts))
+    parts = _CODE.split(text)
+    return "".join(part if i % 2 else _escape(plain(part)) for i, part in enumerate(parts))
 
 
 def _escape(text: str) -> str:
@@ -150,7 +151,10 @@ class Renderer:
 
 
 def _message(text: str) -> str:
-    return truncate(plain(text), MAX_MESSAGE_RUNES)
+    """Markdown the bot wrote: defused outside code spans (in code Mattermost notifies nobody: checked on a
+    real server), then capped."""
+    parts = _CODE.split(text)
+    return truncate("".join(part if i % 2 else plain(part) for i, part in enumerate(parts)), MAX_MESSAGE_RUNES)
 
 
 def _is_short(value: str) -> bool:
