@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,7 +18,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 from chatops_bot import logs  # noqa: E402
 from chatops_bot.config import ConfigError, Settings, load_config  # noqa: E402
-from chatops_bot.preflight import ClusterReport  # noqa: E402
+from chatops_bot.preflight import ClusterReport, Finding  # noqa: E402
 from chatops_bot.teleport.client import CLIENT_VERSION, TeleportClient  # noqa: E402
 from chatops_bot.teleport.identity import Identity, IdentityError  # noqa: E402
 from chatops_bot.teleport_role import REVIEW_MODES  # noqa: E402
@@ -199,6 +200,14 @@ def _check_config(args: argparse.Namespace) -> int:
     return asyncio.run(_connect(settings))
 
 
+def _print_findings(findings: Sequence[Finding]) -> int:
+    """One `error:` (stderr) or `warning:` (stdout) line per finding; EXIT_CONFIG when any is an error."""
+    for finding in findings:
+        print(("error: " if finding.fatal else "warning: ") + finding.text,
+              file=sys.stderr if finding.fatal else sys.stdout)
+    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
+
+
 def _print_report(report: ClusterReport, mode: str) -> None:
     """What the cluster is and every finding about it; several missing grants share one way out, said once
     after them rather than on every line."""
@@ -247,10 +256,7 @@ async def _connect_pagerduty(settings: Settings) -> int:
     if not findings:
         print(f"Connected to PagerDuty at {settings.pagerduty.api_url}; every schedule, escalation policy and "
               "service the rules name exists.")
-    for finding in findings:
-        print(("error: " if finding.fatal else "warning: ") + finding.text,
-              file=sys.stderr if finding.fatal else sys.stdout)
-    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
+    return _print_findings(findings)
 
 
 async def connect_jira(settings: Settings) -> int:
@@ -266,10 +272,7 @@ async def connect_jira(settings: Settings) -> int:
         client.close()
     if who:
         print(f"Connected to Jira ({settings.jira.deployment}) at {settings.jira.url} as {who}.")
-    for finding in findings:
-        print(("error: " if finding.fatal else "warning: ") + finding.text,
-              file=sys.stderr if finding.fatal else sys.stdout)
-    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
+    return _print_findings(findings)
 
 
 async def _connect_mattermost(settings: Settings) -> int:
@@ -300,10 +303,7 @@ async def _connect_mattermost(settings: Settings) -> int:
     finally:
         await outbound.close()
     print(f"Connected to Mattermost at {settings.mattermost.url} as {outbound.driver.client.username}.")
-    for finding in findings:
-        print(("error: " if finding.fatal else "warning: ") + finding.text,
-              file=sys.stderr if finding.fatal else sys.stdout)
-    return EXIT_CONFIG if any(f.fatal for f in findings) else EXIT_OK
+    return _print_findings(findings)
 
 
 async def _inspect(settings: Settings, client: TeleportClient) -> ClusterReport | None:

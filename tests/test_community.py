@@ -28,6 +28,8 @@ from test_watcher import (
 )
 
 from chatops_bot import runtime, teleport_role
+from chatops_bot.automatic import AutomaticReviewer, Verdict
+from chatops_bot.watcher import Follower
 from chatops_bot.adapters.mattermost.render import Renderer
 from chatops_bot.adapters.slack.render import card_blocks
 from chatops_bot.devstack.mattermost import DevMattermost
@@ -126,6 +128,18 @@ async def refused(ctx: Context, teleport: DevTeleport, who: str, text: str) -> s
         reply = await say(ctx, who, text)
     assert not reply.ok and not reply.cards, reply.text
     return reply.text
+
+
+class OnCall:
+    """A decider that finds every requester on call: PagerDuty's verdict, without PagerDuty."""
+
+    name = "pagerduty"
+
+    def covers(self, request: AccessRequest) -> bool:
+        return True
+
+    async def verdict(self, request: AccessRequest) -> Verdict:
+        return Verdict(True, "on call: DBA primary (PagerDuty schedule P1X2Y3), level 1", "pagerduty")
 
 
 def stored(teleport: DevTeleport, request_id: str) -> AccessRequest:
@@ -353,17 +367,6 @@ async def test_an_automatic_approval_counts_as_one_and_a_person_completes_it(
     ctx: Context, teleport: DevTeleport, bot: TeleportClient
 ) -> None:
     """Community Edition: an on-call verdict is one approval in the bot's count, never the whole of two."""
-    from chatops_bot.automatic import AutomaticReviewer, Verdict
-    from chatops_bot.watcher import Follower
-
-    class OnCall:
-        name = "pagerduty"
-
-        def covers(self, request: AccessRequest) -> bool:
-            return True
-
-        async def verdict(self, request: AccessRequest) -> Verdict:
-            return Verdict(True, "on call: DBA primary (PagerDuty schedule P1X2Y3), level 1", "pagerduty")
 
     request = await create(ctx)
     follower = Follower(AutomaticReviewer(bot, [OnCall()], mode="resolve", rules=RULES))
@@ -387,17 +390,6 @@ async def test_an_automatic_approval_of_a_role_no_rule_lets_anyone_decide_is_not
     ctx: Context, teleport: DevTeleport, bot: TeleportClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """review.rules name nobody who may decide dba here: an on-call verdict may not approve it either."""
-    from chatops_bot.automatic import AutomaticReviewer, Verdict
-    from chatops_bot.watcher import Follower
-
-    class OnCall:
-        name = "pagerduty"
-
-        def covers(self, request: AccessRequest) -> bool:
-            return True
-
-        async def verdict(self, request: AccessRequest) -> Verdict:
-            return Verdict(True, "on call: DBA primary (PagerDuty schedule P1X2Y3), level 1", "pagerduty")
 
     request = await create(ctx)
     only_web = (ReviewRule(roles=("web",), reviewer_roles=("dba-lead",)),)
