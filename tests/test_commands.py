@@ -1034,3 +1034,14 @@ async def test_the_requester_showing_approved_access_is_told_how_to_use_it(ctx: 
     own = await say(ctx, "alice", f"show {request.id[-8:]}")
     assert own.text == f"Request {request.id[-8:]}. To use it: `tsh login --request-id={request.id}`."
     assert (await say(ctx, "bob", f"show {request.id[-8:]}")).text == f"Request {request.id[-8:]}"
+
+
+async def test_the_console_says_at_once_when_it_types_as_someone_teleport_does_not_have(ctx: Context) -> None:
+    from chatops_bot.adapters.console.session import ConsoleSession
+
+    written: list[str] = []
+    session = ConsoleSession(ctx, user="alice", write=written.append)
+    await session.handle("as dave")
+    await session.handle("as bob")
+    assert written == ["(now typing as dave); Teleport has no user dave, so its commands will be refused",
+                       "(now typing as bob)"]

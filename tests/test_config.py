@@ -534,11 +534,15 @@ def test_slack_recipients_are_channel_ids_member_ids_or_channel_names(tmp_path: 
     assert settings.slack_channel_names() == ["#access_requests", "#dba-oncall"]
 
 
-@pytest.mark.parametrize("recipient", ["access-requests", "c0access0", "#", "@alice", "C0"])
-def test_a_slack_recipient_in_another_form_is_refused(tmp_path: Path, recipient: str) -> None:
+@pytest.mark.parametrize(("recipient", "hint"), [
+    ("access-requests", '; did you mean "#access-requests"?'),  # a channel's name without its #
+    ("c0access0", '; did you mean "#c0access0"?'),
+    ("#", ""), ("@alice", ""), ("C0", ""),
+])
+def test_a_slack_recipient_in_another_form_is_refused(tmp_path: Path, recipient: str, hint: str) -> None:
     assert problems(tmp_path, SLACK_ROUTE.format(f"['{recipient}']")) == [
         'routing.role_to_recipients.slack.dba[0]: must be a channel ID (C…, G…), a member ID (U…, W…) for '
-        'a DM, or "#channel-name"'
+        'a DM, or "#channel-name"' + hint
     ]
 
 

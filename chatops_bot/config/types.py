@@ -134,13 +134,20 @@ MattermostRecipient = Annotated[
 ]
 # Channel IDs (public C…, private G…), member IDs (U…, W…: a DM), or a channel by name (#name).
 SLACK_CHANNEL_NAME = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}")
-SlackRecipient = Annotated[
-    str,
-    check(
-        _matches(rf"[CG][A-Z0-9]{{6,}}|[UW][A-Z0-9]{{6,}}|{SLACK_CHANNEL_NAME.pattern}"),
-        'must be a channel ID (C…, G…), a member ID (U…, W…) for a DM, or "#channel-name"',
-    ),
-]
+_SLACK_RECIPIENT = re.compile(rf"[CG][A-Z0-9]{{6,}}|[UW][A-Z0-9]{{6,}}|{SLACK_CHANNEL_NAME.pattern}")
+
+
+def _slack_recipient(value: str) -> str:
+    if _SLACK_RECIPIENT.fullmatch(value):
+        return value
+    hint = ""
+    if SLACK_CHANNEL_NAME.fullmatch("#" + value):  # a channel's name without its `#` (not a secret: quoted)
+        hint = f'; did you mean "#{value}"?'
+    raise problem('must be a channel ID (C…, G…), a member ID (U…, W…) for a DM, or "#channel-name"{hint}',
+                  hint=hint)
+
+
+SlackRecipient = Annotated[str, AfterValidator(_slack_recipient)]
 Secret = Annotated[SecretStr, check(bool, "must not be empty")]
 BotToken = Annotated[Secret, check(lambda s: s.startswith("xoxb-"), "must start with xoxb-")]
 AppToken = Annotated[Secret, check(lambda s: s.startswith("xapp-"), "must start with xapp-")]
