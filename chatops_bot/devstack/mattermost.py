@@ -336,6 +336,7 @@ class DevMattermost:
             (f"{api}/users/email/{{email}}", "GET", self._user_by_email, True),
             (f"{api}/users/username/{{username}}", "GET", self._user_by_username, True),
             (f"{api}/users/{{user_id}}", "GET", self._user, True),
+            (f"{api}/users/{{user_id}}/patch", "PUT", self._patch_user, True),
             (f"{api}/posts", "POST", self._create_post, True),
             (f"{api}/posts/{{post_id}}", "GET", self._get_post, True),
             (f"{api}/posts/{{post_id}}/patch", "PUT", self._patch_post, True),
@@ -423,6 +424,21 @@ class DevMattermost:
         if not _VALID_ID.fullmatch(user_id):
             raise _bad_url("user_id")
         return 200, self._user_for(ctx.caller, self._user_or_404(user_id))
+
+    async def _patch_user(self, ctx: _Ctx) -> tuple[int, Any]:
+        """api4/user.go patchUser, as far as the bot reads users: the time zone a user sets for themselves
+        (`useAutomaticTimezone` "false" with `manualTimezone`); only the user or an admin may."""
+        user_id = ctx.param("user_id")
+        if not _VALID_ID.fullmatch(user_id):
+            raise _bad_url("user_id")
+        user = self._user_or_404(user_id)
+        if ctx.caller.id != user_id and not ctx.caller.is_admin:
+            raise _forbidden()
+        zone = ctx.json("user").get("timezone")
+        if isinstance(zone, dict):
+            manual = str(zone.get("manualTimezone") or "") if zone.get("useAutomaticTimezone") == "false" else ""
+            user = self._users[user_id] = replace(user, tz=manual)
+        return 200, self._user_for(ctx.caller, user)
 
     def _user_for(self, caller: MMUser, user: MMUser) -> dict[str, Any]:
         """A user as `caller` may see it: with `ShowEmailAddress` off, the e-mail is blanked for everyone but
@@ -701,7 +717,8 @@ class DevMattermost:
 
     async def _client_config(self, ctx: _Ctx) -> tuple[int, Any]:
         # api4/config.go getClientConfig (format=old): every value a string.
-        # AsymmetricSigningPublicKey is public (app/config.go ClientConfigWithComputed), to anyone.
+        # AsymmetricSigningPublicKey: a real 5.36 server publishes it here to anyone, signed in or not (checked,
+        # tests/contract/test_mattermost_findings.py), as base64 of the DER public key.
         return 200, {"ShowEmailAddress": str(self.show_email).lower(), "EnableCommands": "true",
                      "SiteURL": self.url, "AsymmetricSigningPublicKey": self.signing_public_key}  # fmt: skip
 

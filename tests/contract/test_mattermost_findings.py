@@ -235,3 +235,17 @@ async def test_a_mention_inside_code_notifies_nobody_on_a_real_mattermost(real_s
                 break
         counts.append(await carols_mentions())
     assert [b - a for a, b in zip(counts, counts[1:])] == [0, 0, 1]
+
+
+async def test_a_users_time_zone_reads_the_same_on_the_stand_in_as_on_a_real_mattermost(site: Site) -> None:
+    """The bot shows times in the zone Mattermost has for a person: `timezone` as a real server answers it."""
+    zone = {"useAutomaticTimezone": "false", "manualTimezone": "Europe/Paris", "automaticTimezone": ""}
+    patched = await site.api("PUT", f"/users/{site.ids['alice']}/patch", "alice", {"timezone": zone})
+    try:
+        assert patched.status_code == 200, patched.text
+        seen = await site.api("GET", f"/users/{site.ids['alice']}", "bot")
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["timezone"] == zone
+    finally:  # the real server lives for the whole run: alice reads UTC again for the other tests
+        automatic = {"useAutomaticTimezone": "true", "manualTimezone": "", "automaticTimezone": ""}
+        await site.api("PUT", f"/users/{site.ids['alice']}/patch", "alice", {"timezone": automatic})
