@@ -4,21 +4,14 @@ the rules and the incident routes name exists (each missing one named with where
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chatops_bot.integrations.pagerduty.account import PagerDutyAccount
 from chatops_bot.integrations.pagerduty.client import PagerDutyClient, PagerDutyError, PagerDutyRefused
 from chatops_bot.integrations.pagerduty.settings import PagerDutySettings
+from chatops_bot.preflight import Finding
 
 KINDS = (("schedules", "schedule", "/schedules"), ("escalation_policies", "escalation policy",
                                                    "/escalation_policies"),
          ("while_incident_on", "service", "/services"))
-
-
-@dataclass(frozen=True)
-class Finding:
-    fatal: bool
-    text: str
 
 
 async def check(settings: PagerDutySettings, client: PagerDutyClient) -> list[Finding]:
@@ -39,24 +32,12 @@ async def check(settings: PagerDutySettings, client: PagerDutyClient) -> list[Fi
             for id in getattr(rule, key):
                 named.setdefault(id, []).append(rule.name)
         for id, rules in named.items():
-            try:
-                await client.get(f"{path}/{id}")
-            except PagerDutyRefused as err:
-                what = "does not exist" if err.status == 404 else f"cannot be read (HTTP {err.status})"
-                findings.append(Finding(True, f"PagerDuty {kind} {id} (pagerduty.auto_approve "
-                                              f"{', '.join(rules)}) {what}"))
-            except PagerDutyError as err:
-                findings.append(Finding(True, f"cannot check PagerDuty {kind} {id}: {err}"))
+            where = f"pagerduty.auto_approve {', '.join(rules)}"
+            findings += await _missing(client, kind, f"{path}/{id}", id, where)
     if settings.incidents is not None:
         for role, service in settings.incidents.services.items():
-            try:
-                await client.get(f"/services/{service}")
-            except PagerDutyRefused as err:
-                what = "does not exist" if err.status == 404 else f"cannot be read (HTTP {err.status})"
-                findings.append(Finding(True, f"PagerDuty service {service} (pagerduty.incidents.services "
-                                              f"{role}) {what}"))
-            except PagerDutyError as err:
-                findings.append(Finding(True, f"cannot check PagerDuty service {service}: {err}"))
+            findings += await _missing(client, "service", f"/services/{service}", service,
+                                       f"pagerduty.incidents.services {role}")
     if settings.from_email:
         try:
             person = await PagerDutyAccount(client).user_by_email(settings.from_email)
@@ -67,3 +48,16 @@ async def check(settings: PagerDutySettings, client: PagerDutyClient) -> list[Fi
                 findings.append(Finding(True, "pagerduty.from_email is no PagerDuty user's e-mail: PagerDuty "
                                               "refuses incident writes from it"))
     return findings
+
+
+async def _missing(client: PagerDutyClient, kind: str, path: str, id: str, where: str) -> list[Finding]:
+    """Nothing when PagerDuty has the object at `path`; else what is wrong with it, naming where the config
+    names it (`where`)."""
+    try:
+        await client.get(path)
+    except PagerDutyRefused as err:
+        what = "does not exist" if err.status == 404 else f"cannot be read (HTTP {err.status})"
+        return [Finding(True, f"PagerDuty {kind} {id} ({where}) {what}")]
+    except PagerDutyError as err:
+        return [Finding(True, f"cannot check PagerDuty {kind} {id}: {err}")]
+    return []
